@@ -1,0 +1,157 @@
+"""Raw MovieLens files -> the processed tables a run trains on, cached as Parquet.
+
+Parsing, validating, building texts and splitting take a few seconds; a sweep runs them hundreds of times with
+identical inputs. The cache key hashes the input files' digests and every option that shapes the tables, so a
+change to either builds a fresh entry, and a second run with the same inputs reads Parquet instead. We use
+pyarrow's Parquet directly rather than HF `datasets`: these are three small typed tables, and `datasets`'
+own fingerprinting would not see our config anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lmrec.data.checksums import read_sha256sums, sha256_file, verify_checksums
+from lmrec.data.movielens import load_movielens
+from lmrec.data.splits import SPLIT_NAMES, make_split
+from lmrec.data.texts import build_item_texts, validate_template
+
+log = logging.getLogger(__name__)
+
+INPUT_FILES = ("ratings.csv", "movies.csv", "tags.csv")
+CACHE_VERSION = 1
+
+
+@dataclass
+class ProcessedData:
+    """interactions: user_idx, item_idx, rating, timestamp, split (0 train, 1 val, 2 test);
+    users: user_id per user_idx; items: item_id and text per item_idx."""
+
+    interactions: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    cache_hit: bool = False
+
+    @property
+    def num_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.items)
+
+    def split(self, name: str) -> pd.DataFrame:
+        code = {v: k for k, v in SPLIT_NAMES.items()}[name]
+        return self.interactions[self.interactions["split"] == code]
+
+
+def input_digests(root: Path, verify: bool) -> dict[str, str]:
+    """SHA-256 of each input file, verified against SHA256SUMS when the dataset ships one."""
+    if verify and (root / "SHA256SUMS").is_file():
+        listed = read_sha256sums(root / "SHA256SUMS")
+        wanted = [name for name in INPUT_FILES if name in listed]
+        digests = verify_checksums(root, files=wanted)
+        return {name: digests[name] for name in wanted} | {
+            name: sha256_file(root / name) for name in INPUT_FILES if name not in listed and (root / name).is_file()
+        }
+    return {name: sha256_file(root / name) for name in INPUT_FILES if (root / name).is_file()}
+
+
+def processed_key(digests: dict[str, str], options: dict) -> str:
+    payload = json.dumps({"v": CACHE_VERSION, "inputs": digests, "options": options}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def build_processed(root: Path, options: dict) -> ProcessedData:
+    """Parse, validate, index, build texts and split. Errors name file, line and column (see movielens.py)."""
+    tables = load_movielens(
+        root,
+        verify=False,  # the caller verified checksums already while computing the cache key
+        drop_invalid=options["drop_invalid"],
+        rating_min=options["rating_min"],
+        rating_max=options["rating_max"],
+        with_tags=(root / "tags.csv").is_file(),
+    )
+    ratings, movies, tags = tables.ratings, tables.movies, tables.tags
+    if options.get("max_users"):
+        keep_users = np.sort(ratings["user_id"].unique())[: int(options["max_users"])]
+        ratings = ratings[ratings["user_id"].isin(keep_users)]
+        movies = movies[movies["item_id"].isin(ratings["item_id"].unique())]
+        log.info("data.max_users=%s: kept %d users, %d items they rated, %d ratings",
+                 options["max_users"], len(keep_users), len(movies), len(ratings))
+    users = pd.DataFrame({"user_id": np.sort(ratings["user_id"].unique()).astype(np.int64)})
+    movies = movies.sort_values("item_id").reset_index(drop=True)
+    texts = build_item_texts(movies, tags, options["template"], options["separator"], options["max_tags"])
+    items = pd.DataFrame({"item_id": movies["item_id"].astype(np.int64), "text": texts})
+    user_idx = np.searchsorted(users["user_id"].to_numpy(), ratings["user_id"].to_numpy())
+    item_idx = np.searchsorted(items["item_id"].to_numpy(), ratings["item_id"].to_numpy())
+    split = make_split(
+        options["split"], user_idx, ratings["timestamp"].to_numpy(), options["ratios"], options["seed"]
+    )
+    interactions = pd.DataFrame(
+        {
+            "user_idx": user_idx.astype(np.int64),
+            "item_idx": item_idx.astype(np.int64),
+            "rating": ratings["rating"].to_numpy(np.float32),
+            "timestamp": ratings["timestamp"].to_numpy(np.int64),
+            "split": split,
+        }
+    )
+    return ProcessedData(interactions=interactions, users=users, items=items)
+
+
+def load_processed(root: Path, cache_dir: Path | None, options: dict, verify: bool = True) -> ProcessedData:
+    """Processed tables from the cache when the inputs and options match, else built and cached."""
+    root = Path(root)
+    validate_template(options["template"])
+    missing = [name for name in ("ratings.csv", "movies.csv") if not (root / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"dataset folder {root} lacks {', '.join(missing)}")
+    digests = input_digests(root, verify)
+    if cache_dir is None:
+        return build_processed(root, options)
+    entry = Path(cache_dir) / "processed" / processed_key(digests, options)
+    if (entry / "done").is_file():
+        try:
+            data = ProcessedData(
+                interactions=pd.read_parquet(entry / "interactions.parquet"),
+                users=pd.read_parquet(entry / "users.parquet"),
+                items=pd.read_parquet(entry / "items.parquet"),
+                cache_hit=True,
+            )
+            log.info("processed data cache hit: %s", entry)
+            return data
+        except Exception as err:  # a damaged entry is rebuilt, never trusted
+            log.warning("ignoring unreadable processed-data cache %s: %s", entry, err)
+    data = build_processed(root, options)
+    _write_entry(entry, data, options, digests)
+    log.info("processed data cached at %s", entry)
+    return data
+
+
+def _write_entry(entry: Path, data: ProcessedData, options: dict, digests: dict[str, str]) -> None:
+    """Write into a temporary folder and rename it into place, so readers never see half an entry."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-"))
+    try:
+        data.interactions.to_parquet(tmp / "interactions.parquet", index=False)
+        data.users.to_parquet(tmp / "users.parquet", index=False)
+        data.items.to_parquet(tmp / "items.parquet", index=False)
+        (tmp / "key.json").write_text(json.dumps({"inputs": digests, "options": options}, indent=2, default=str))
+        (tmp / "done").write_text("")
+        if entry.exists():
+            shutil.rmtree(entry, ignore_errors=True)
+        os.replace(tmp, entry)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

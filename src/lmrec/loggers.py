@@ -1,0 +1,74 @@
+"""Experiment loggers: W&B by default (offline when no credentials), CSV and TensorBoard as alternatives."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+log = logging.getLogger(__name__)
+
+#: Config keys whose values never reach a logger (substring match, case-insensitive).
+SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")
+
+
+def wandb_credentials_available() -> bool:
+    """True when W&B could authenticate: an API key in the environment or in ~/.netrc (what `wandb login` writes)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        auth = netrc.netrc().authenticators(os.environ.get("WANDB_BASE_URL", "api.wandb.ai").split("//")[-1])
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+    return bool(auth and auth[2])
+
+
+def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
+    loggers: list[Logger] = []
+    for name, cfg in (logger_cfg or {}).items():
+        if not isinstance(cfg, DictConfig) or "_target_" not in cfg:
+            raise ValueError(f"logger.{name} has no _target_; see conf/logger/ for examples")
+        overrides: dict[str, Any] = {}
+        if cfg._target_.endswith("WandbLogger") and cfg.get("offline") is None:
+            offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_credentials_available()
+            overrides["offline"] = offline
+            if offline:
+                log.info("W&B: no API key found, logging offline (sync later with the command printed at the end)")
+        loggers.append(instantiate(cfg, **overrides))
+    return loggers
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy of a nested config with every secret-looking key's value replaced, so keys never reach W&B."""
+    if isinstance(value, dict):
+        return {
+            k: "***" if any(m in str(k).lower() for m in SECRET_MARKERS) else redact_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
+def wandb_loggers(loggers: list[Logger]) -> list[WandbLogger]:
+    return [lg for lg in loggers if isinstance(lg, WandbLogger)]
+
+
+def finish_wandb(loggers: list[Logger], summary: dict[str, Any]) -> list[str]:
+    """Write the run summary, close each W&B run, and return `wandb sync` commands for offline runs."""
+    commands = []
+    for logger in wandb_loggers(loggers):
+        run = logger.experiment
+        run.summary.update(summary)
+        offline = bool(getattr(run.settings, "_offline", False)) or run.settings.mode == "offline"
+        run_dir = Path(run.dir).parent
+        run.finish()
+        if offline:
+            commands.append(f"wandb sync {run_dir}")
+    return commands

@@ -1,0 +1,125 @@
+"""`lmrec-train`: fit a recommender, test its best checkpoint, write metrics.json. Read it top to bottom."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lmrec.builder import build_model
+from lmrec.data.datamodule import RecDataModule
+from lmrec.encoders.resolve import count_parameters, resolve_model_dir
+from lmrec.loggers import build_loggers, finish_wandb, redact_secrets
+from lmrec.runfiles import load_weights, write_json_atomic
+
+log = logging.getLogger(__name__)
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def build_datamodule(cfg: DictConfig, output_dir: Path) -> RecDataModule:
+    """Instantiate and load the data first: bad input fails here, before any model or encoder work."""
+    export_dir = str(output_dir / "split") if cfg.get("export_split") else None
+    datamodule: RecDataModule = instantiate(cfg.data, export_split_dir=export_dir, _convert_="all")
+    datamodule.prepare()
+    return datamodule
+
+
+def encoder_parameter_count(cfg: DictConfig) -> int | None:
+    """Parameters of the frozen encoder behind a text tower, so the logged cost includes it."""
+    if not getattr(get_class(cfg.model.item_tower._target_), "uses_text", False):
+        return None
+    return count_parameters(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
+
+
+def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
+    """Train and test one configuration; returns the test metrics also written to metrics.json."""
+    started = time.perf_counter()
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("deterministic"):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    datamodule = build_datamodule(cfg, output_dir)
+    model = build_model(cfg, datamodule)
+    loggers = build_loggers(cfg.get("logger"))
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+
+    counts = model.parameter_counts()
+    encoder_params = encoder_parameter_count(cfg)
+    if encoder_params:
+        counts |= {"encoder_frozen": encoder_params, "total_with_encoder": counts["total"] + encoder_params}
+    stats = datamodule.statistics()
+    resolved = redact_secrets(OmegaConf.to_container(cfg, resolve=True))
+    for logger in loggers:
+        logger.log_hyperparams({**resolved, "params": counts, "data_stats": stats})
+    log.info("parameters: %s", counts)
+    log.info("data: %s", stats)
+
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule)
+    checkpoint = _best_checkpoint(trainer)
+    if checkpoint is not None:
+        model.load_state_dict(load_weights(checkpoint))
+        log.info("testing best checkpoint %s", checkpoint)
+    metrics: dict[str, float] = {}
+    if cfg.get("test", True):
+        trainer.test(model, datamodule=datamodule, verbose=False)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+
+    monitor = cfg.task.monitor
+    best_value = _best_score(trainer)
+    summary: dict[str, Any] = dict(metrics)
+    if best_value is not None:
+        summary[f"best/{monitor}"] = best_value
+    if trainer.is_global_zero:
+        write_json_atomic(output_dir / "metrics.json", summary)
+        write_json_atomic(
+            output_dir / "run.json",
+            {
+                "checkpoint": str(checkpoint.relative_to(output_dir)) if checkpoint else None,
+                "monitor": monitor,
+                "best_value": best_value,
+                "params": counts,
+                "data_stats": stats,
+                "epochs": trainer.current_epoch,
+                "seconds": time.perf_counter() - started,
+            },
+        )
+        for command in finish_wandb(loggers, {**summary, **{f"params/{k}": v for k, v in counts.items()}}):
+            print(f"W&B run saved offline. Upload it with:\n  {command}")
+    log.info("test metrics: %s", json.dumps(metrics, indent=1))
+    return metrics
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> Path | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback else ""
+    return Path(path) if path else None
+
+
+def _best_score(trainer: pl.Trainer) -> float | None:
+    callback = trainer.checkpoint_callback
+    score = getattr(callback, "best_model_score", None) if callback else None
+    return float(score) if score is not None else None
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> dict[str, float]:
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    resolved = redact_secrets(OmegaConf.to_container(cfg, resolve=True))
+    (output_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(resolved))
+    return run(cfg, output_dir)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
