@@ -61,7 +61,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     model.load_state_dict(load_weights(ckpt))
     loggers = build_loggers(cfg.logger) if cfg.get("logger") else []
     trainer: pl.Trainer = instantiate(
-        run_cfg.trainer, logger=loggers or False, callbacks=[], default_root_dir=str(output_dir),
+        run_cfg.trainer,
+        logger=loggers or False,
+        callbacks=[],
+        default_root_dir=str(output_dir),
         enable_checkpointing=False,
     )
     if cfg.split == "val":

@@ -104,19 +104,26 @@ def _auc(scores: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
     final division is done in float64.
     """
     b, n = scores.shape
+    # Counts fit in int32 (N < 2**31), which halves the [B, N] temporaries; memory, not compute, is what
+    # limits how many users can be evaluated per chunk.
     sorted_scores, order = torch.sort(scores, dim=1)
-    neg_sorted = neg.gather(1, order).to(torch.int64)
-    pos_sorted = pos.gather(1, order)
-    cum_incl = neg_sorted.cumsum(dim=1)  # negatives among sorted positions 0..i
-    cum_excl = cum_incl - neg_sorted  # negatives among sorted positions 0..i-1
-    block_start = torch.ones_like(pos_sorted)
+    block_start = torch.ones_like(pos)
     block_start[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
-    block_end = torch.ones_like(pos_sorted)
+    del sorted_scores
+    block_end = torch.ones_like(pos)
     block_end[:, :-1] = block_start[:, 1:]
-    neg_below = torch.cummax(torch.where(block_start, cum_excl, 0), dim=1).values
-    neg_at_or_below = torch.cummin(torch.where(block_end, cum_incl, n + 1).flip(1), dim=1).values.flip(1)
+    neg_sorted = neg.gather(1, order)
+    pos_sorted = pos.gather(1, order)
+    del order
+    cum_incl = neg_sorted.cumsum(dim=1, dtype=torch.int32)  # negatives among sorted positions 0..i
+    cum_excl = cum_incl - neg_sorted.to(torch.int32)  # negatives among sorted positions 0..i-1
+    del neg_sorted
+    neg_below = torch.cummax(cum_excl.masked_fill_(~block_start, 0), dim=1).values
+    del cum_excl
+    neg_at_or_below = torch.cummin(cum_incl.masked_fill_(~block_end, n + 1).flip(1), dim=1).values.flip(1)
+    del cum_incl
     # 2 * (neg_below + 0.5 * neg_tied) = neg_below + neg_at_or_below, an integer.
-    twice_u = torch.where(pos_sorted, neg_below + neg_at_or_below, 0).sum(dim=1)
+    twice_u = (neg_below + neg_at_or_below).masked_fill_(~pos_sorted, 0).sum(dim=1, dtype=torch.int64)
     n_pos = pos.sum(dim=1)
     n_neg = neg.sum(dim=1)
     denom = (2 * n_pos * n_neg).to(torch.float64)
@@ -125,9 +132,7 @@ def _auc(scores: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def ranking_metrics(
-    scores: Tensor, targets: Tensor, exclude: Tensor | None, ks: Sequence[int]
-) -> dict[str, Tensor]:
+def ranking_metrics(scores: Tensor, targets: Tensor, exclude: Tensor | None, ks: Sequence[int]) -> dict[str, Tensor]:
     """Per-user full-ranking metrics for one chunk of users.
 
     Args:
@@ -176,6 +181,7 @@ def ranking_metrics(
     # every item is ranked and the smaller lists are simply prefixes.
     k_max = min(ks_[-1], n)
     top_idx = torch.topk(ranked, k_max, dim=1, largest=True, sorted=True).indices
+    del ranked  # the masked copy is not needed for AUC; free it before AUC's own temporaries
     hits = pos.gather(1, top_idx)  # [B, K] bool; excluded items that fill short lists are never hits
     cum_hits = hits.to(torch.int64).cumsum(dim=1)  # integer cumsum: exact and deterministic
 

@@ -1,29 +1,46 @@
-"""Gathering rows of a CSR matrix as flat (row, position) pairs, vectorised.
+"""A minimal CSR (compressed sparse row) matrix of user -> item interactions, with vectorised row gathers.
 
-torch has no batched row-slice for CSR tensors that keeps autograd on the other operand, and both the history
-user tower and the evaluation batches need exactly "the entries of these rows", so this lives here once.
+torch's sparse CSR tensors are a beta API that warns on creation and has no batched row slice that keeps
+autograd on the other operand; the history user tower and the evaluation batches only need "the columns of
+these rows", which two index tensors provide directly.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 
-def csr_row_positions(crow: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For the given rows, return (batch_row, position): the batch row of each stored entry and its index into
-    the CSR value/column arrays."""
-    starts, ends = crow[rows], crow[rows + 1]
-    lengths = ends - starts
-    batch_row = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), lengths)
-    first_of_row = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
-    offsets = torch.arange(int(lengths.sum()), device=rows.device) - first_of_row
-    return batch_row, torch.repeat_interleave(starts, lengths) + offsets
+class CSRMatrix(NamedTuple):
+    crow: torch.Tensor  # [num_rows + 1] offsets into col
+    col: torch.Tensor  # [nnz] column of each stored entry, sorted within a row
+    shape: tuple[int, int]
 
+    @classmethod
+    def from_pairs(cls, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int]) -> CSRMatrix:
+        """One entry per distinct (row, col) pair."""
+        keys = torch.unique(rows.long() * shape[1] + cols.long())  # sorted: by row, then by column
+        counts = torch.bincount(keys // shape[1], minlength=shape[0])
+        crow = torch.zeros(shape[0] + 1, dtype=torch.long)
+        crow[1:] = torch.cumsum(counts, 0)
+        return cls(crow, keys % shape[1], (int(shape[0]), int(shape[1])))
 
-def csr_from_pairs(rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """A bool-valued CSR matrix with a True at each (row, col); duplicates are merged."""
-    keys = torch.unique(rows.long() * shape[1] + cols.long())
-    coo = torch.sparse_coo_tensor(
-        torch.stack([keys // shape[1], keys % shape[1]]), torch.ones(len(keys)), size=shape
-    ).coalesce()
-    return coo.to_sparse_csr()
+    def row_lengths(self) -> torch.Tensor:
+        return self.crow.diff()
+
+    def row_positions(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch_row, position) of every stored entry of `rows`: its row within the batch and its index into col."""
+        starts = self.crow[rows]
+        lengths = self.crow[rows + 1] - starts
+        batch_row = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), lengths)
+        first_of_row = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+        offsets = torch.arange(int(lengths.sum()), device=rows.device) - first_of_row
+        return batch_row, torch.repeat_interleave(starts, lengths) + offsets
+
+    def dense_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Bool [len(rows), num_cols] with True where an entry is stored."""
+        batch_row, positions = self.row_positions(rows)
+        dense = torch.zeros(len(rows), self.shape[1], dtype=torch.bool)
+        dense[batch_row, self.col[positions]] = True
+        return dense

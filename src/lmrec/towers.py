@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lmrec.sparse import csr_row_positions
+from lmrec.sparse import CSRMatrix
 
 
 def _id_embedding(num: int, dim: int, init_std: float) -> nn.Embedding:
@@ -43,9 +43,7 @@ class TextItemTower(nn.Module):
 
     uses_text = True
 
-    def __init__(
-        self, text_embeddings: torch.Tensor, dim: int, project: bool = True, dropout: float = 0.0
-    ) -> None:
+    def __init__(self, text_embeddings: torch.Tensor, dim: int, project: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
         self.register_buffer("text_embeddings", text_embeddings.float().clone(), persistent=True)
         text_dim = text_embeddings.shape[1]
@@ -120,22 +118,21 @@ class HistoryUserTower(nn.Module):
 
     needs_item_vectors = True
 
-    def __init__(self, history: torch.Tensor, dim: int) -> None:
+    def __init__(self, history: CSRMatrix, dim: int) -> None:
         super().__init__()
-        if not history.is_sparse_csr:
-            raise TypeError("history must be a sparse CSR [num_users, num_items] matrix")
-        lengths = history.crow_indices().diff()
-        values = (1.0 / lengths.clamp_min(1).float()).repeat_interleave(lengths)
-        self.register_buffer("crow", history.crow_indices().clone(), persistent=False)
-        self.register_buffer("col", history.col_indices().clone(), persistent=False)
-        self.register_buffer("weights", values, persistent=False)
-        self.num_items = history.shape[1]
+        lengths = history.row_lengths()
+        self.shape = history.shape
+        self.register_buffer("crow", history.crow.clone(), persistent=False)
+        self.register_buffer("col", history.col.clone(), persistent=False)
+        self.register_buffer(
+            "weights", (1.0 / lengths.clamp_min(1).float()).repeat_interleave(lengths), persistent=False
+        )
         self.projection = nn.Linear(dim, dim)
 
     def forward(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
         if item_vectors is None:
             raise ValueError("the history user tower needs the item vectors of the whole catalogue")
-        batch_row, positions = csr_row_positions(self.crow, users)
+        batch_row, positions = CSRMatrix(self.crow, self.col, self.shape).row_positions(users)
         weights = self.weights[positions].unsqueeze(1).to(item_vectors.dtype)
         pooled = torch.zeros(len(users), item_vectors.shape[1], device=item_vectors.device, dtype=item_vectors.dtype)
         pooled.index_add_(0, batch_row, item_vectors[self.col[positions]] * weights)

@@ -26,11 +26,7 @@ MOVIES = (
     "3,Heat (1995),Action\n"
 )
 RATINGS = (
-    "userId,movieId,rating,timestamp\n"
-    "1,1,4.0,964982703\n"
-    "1,2,3.5,964981247\n"
-    "2,1,5.0,964982224\n"
-    "2,3,0.5,964983815\n"
+    "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,2,3.5,964981247\n2,1,5.0,964982224\n2,3,0.5,964983815\n"
 )
 TAGS = 'userId,movieId,tag,timestamp\n1,2,"funny, sad",1445714994\n2,3,classic,1445714996\n'
 
@@ -295,9 +291,7 @@ def test_error_pickles_with_location() -> None:
 # --------------------------------------------------------------------------- drop_invalid
 
 
-def test_drop_invalid_drops_exactly_bad_rows_and_logs_counts(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_drop_invalid_drops_exactly_bad_rows_and_logs_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     ratings = RATINGS + (
         "3,1,9.0,964982703\n"  # rating out of range
         "3,2,4.0\n"  # malformed

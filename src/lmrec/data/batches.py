@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from lmrec.sparse import csr_row_positions
+from lmrec.sparse import CSRMatrix
 
 
 def identity_collate(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -78,29 +78,16 @@ class NegativeSampledBatches(Dataset):
 class RankingEvalBatches(Dataset):
     """Users with held-out items in a split, each with dense target and exclusion rows over the catalogue."""
 
-    def __init__(self, targets: torch.Tensor, exclude: torch.Tensor) -> None:
-        """targets, exclude: sparse CSR [num_users, num_items] (bool-like)."""
+    def __init__(self, targets: CSRMatrix, exclude: CSRMatrix) -> None:
         self.targets, self.exclude = targets, exclude
-        counts = targets.crow_indices()[1:] - targets.crow_indices()[:-1]
-        self.users = torch.nonzero(counts > 0).squeeze(1)
+        self.users = torch.nonzero(targets.row_lengths() > 0).squeeze(1)
 
     def __len__(self) -> int:
         return len(self.users)
 
-    @staticmethod
-    def _dense_rows(matrix: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        batch_row, positions = csr_row_positions(matrix.crow_indices(), users)
-        dense = torch.zeros(len(users), matrix.shape[1], dtype=torch.bool)
-        dense[batch_row, matrix.col_indices()[positions]] = True
-        return dense
-
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         users = self.users[torch.as_tensor(indices, dtype=torch.long)]
-        return {
-            "users": users,
-            "targets": self._dense_rows(self.targets, users),
-            "exclude": self._dense_rows(self.exclude, users),
-        }
+        return {"users": users, "targets": self.targets.dense_rows(users), "exclude": self.exclude.dense_rows(users)}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return self.__getitems__([index])

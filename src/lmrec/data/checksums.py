@@ -81,15 +81,11 @@ def parse_sha256sums(text: str, source: str | os.PathLike[str]) -> dict[str, str
             continue
         match = _SUMS_LINE.fullmatch(line)
         if match is None:
-            raise DataValidationError(
-                source, lineno, None, f"expected '<64 hex digits>  <filename>', got {raw!r}"
-            )
+            raise DataValidationError(source, lineno, None, f"expected '<64 hex digits>  <filename>', got {raw!r}")
         name = match["name"]
         digest = match["digest"].lower()
         if name in sums and sums[name] != digest:
-            raise DataValidationError(
-                source, lineno, None, f"{name!r} is listed twice with different digests"
-            )
+            raise DataValidationError(source, lineno, None, f"{name!r} is listed twice with different digests")
         sums[name] = digest
     return sums
 

@@ -20,7 +20,7 @@ from lmrec.data.batches import (
 from lmrec.data.export import export_split
 from lmrec.data.processed import ProcessedData, load_processed
 from lmrec.data.splits import TEST, TRAIN, VAL
-from lmrec.sparse import csr_from_pairs
+from lmrec.sparse import CSRMatrix
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +122,14 @@ class RecDataModule(pl.LightningDataModule):
         opts = self.options
         return repr((opts["template"], opts["separator"], opts["max_tags"]))
 
-    def interaction_matrix(self, *codes: int) -> torch.Tensor:
-        """Bool CSR [users, items] of the interactions in the given splits."""
+    def interaction_matrix(self, *codes: int) -> CSRMatrix:
+        """CSR [users, items] of the interactions in the given splits."""
         self.prepare()
         users = torch.cat([self._split_tensors[c][0] for c in codes])
         items = torch.cat([self._split_tensors[c][1] for c in codes])
-        return csr_from_pairs(users, items, (self.num_users, self.num_items))
+        return CSRMatrix.from_pairs(users, items, (self.num_users, self.num_items))
 
-    def train_history(self) -> torch.Tensor:
+    def train_history(self) -> CSRMatrix:
         return self.interaction_matrix(TRAIN)
 
     def statistics(self) -> dict[str, float]:

@@ -133,9 +133,7 @@ def load_movielens(
     else:
         tags = _empty_tags()
 
-    return MovieLensTables(
-        ratings=ratings, movies=movies, tags=tags, digests={name: digests[name] for name in names}
-    )
+    return MovieLensTables(ratings=ratings, movies=movies, tags=tags, digests={name: digests[name] for name in names})
 
 
 def input_fingerprint(root: Path, *, with_tags: bool = True) -> dict[str, str]:
@@ -220,9 +218,7 @@ def _read_csv(path: Path, required: Sequence[str], digests: dict[str, str]) -> _
     try:
         header = next(reader)
     except StopIteration:
-        raise DataValidationError(
-            path, 1, None, f"empty file: expected a header row {','.join(required)}"
-        ) from None
+        raise DataValidationError(path, 1, None, f"empty file: expected a header row {','.join(required)}") from None
     except csv.Error as exc:
         raise DataValidationError(path, 1, None, f"unreadable header row: {exc}") from None
     for column in required:
@@ -413,9 +409,7 @@ def _build_ratings(
     text = raw.columns["rating"]
     ratings = np.asarray(pd.to_numeric(np.asarray(text, dtype=object), errors="coerce"), dtype=np.float64)
     expected = f"expected a number between {rating_min} and {rating_max}"
-    checks.add(
-        "invalid rating", "rating", np.isnan(ratings), lambda i: f"{expected}, got {_describe(text[i])}"
-    )
+    checks.add("invalid rating", "rating", np.isnan(ratings), lambda i: f"{expected}, got {_describe(text[i])}")
     with np.errstate(invalid="ignore"):
         in_range = (ratings >= rating_min) & (ratings <= rating_max)
     checks.add("rating out of range", "rating", ~in_range, lambda i: f"{expected}, got {text[i]!r}")

@@ -87,17 +87,20 @@ def build_processed(root: Path, options: dict) -> ProcessedData:
         keep_users = np.sort(ratings["user_id"].unique())[: int(options["max_users"])]
         ratings = ratings[ratings["user_id"].isin(keep_users)]
         movies = movies[movies["item_id"].isin(ratings["item_id"].unique())]
-        log.info("data.max_users=%s: kept %d users, %d items they rated, %d ratings",
-                 options["max_users"], len(keep_users), len(movies), len(ratings))
+        log.info(
+            "data.max_users=%s: kept %d users, %d items they rated, %d ratings",
+            options["max_users"],
+            len(keep_users),
+            len(movies),
+            len(ratings),
+        )
     users = pd.DataFrame({"user_id": np.sort(ratings["user_id"].unique()).astype(np.int64)})
     movies = movies.sort_values("item_id").reset_index(drop=True)
     texts = build_item_texts(movies, tags, options["template"], options["separator"], options["max_tags"])
     items = pd.DataFrame({"item_id": movies["item_id"].astype(np.int64), "text": texts})
     user_idx = np.searchsorted(users["user_id"].to_numpy(), ratings["user_id"].to_numpy())
     item_idx = np.searchsorted(items["item_id"].to_numpy(), ratings["item_id"].to_numpy())
-    split = make_split(
-        options["split"], user_idx, ratings["timestamp"].to_numpy(), options["ratios"], options["seed"]
-    )
+    split = make_split(options["split"], user_idx, ratings["timestamp"].to_numpy(), options["ratios"], options["seed"])
     interactions = pd.DataFrame(
         {
             "user_idx": user_idx.astype(np.int64),

@@ -22,7 +22,9 @@ def template_fields(segment: str) -> list[str]:
 def validate_template(segments: Sequence[str]) -> None:
     """Fail at config time, not after minutes of work, on a field the data does not have."""
     if isinstance(segments, str) or not segments:
-        raise ValueError("data.text.template must be a non-empty list of segments, e.g. ['{title}', 'Genres: {genres}']")  # noqa: E501
+        raise ValueError(
+            "data.text.template must be a non-empty list of segments, e.g. ['{title}', 'Genres: {genres}']"
+        )  # noqa: E501
     for segment in segments:
         for name in template_fields(segment):
             if name not in FIELDS:

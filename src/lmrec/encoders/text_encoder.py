@@ -56,6 +56,7 @@ class TextEncoder(nn.Module):
         self.normalize = normalize
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=trust_remote_code)
         self.model = AutoModel.from_pretrained(self.model_dir, trust_remote_code=trust_remote_code)
+        self.eval()  # a loaded encoder is used for inference until a trainer asks for train mode
 
     @property
     def dim(self) -> int:
