@@ -7,7 +7,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from lmrec.train import CONFIG_DIR
+from lmrec.config import CONFIG_DIR
 
 
 def compose_train(overrides: list[str], output_dir: Path, cache_dir: Path) -> DictConfig:
@@ -17,5 +17,4 @@ def compose_train(overrides: list[str], output_dir: Path, cache_dir: Path) -> Di
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.cache_dir = str(cache_dir)
-        cfg.paths.root_dir = str(Path(CONFIG_DIR).parent)
     return cfg

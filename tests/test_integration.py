@@ -19,7 +19,7 @@ SLICE = ["data.max_users=30", "trainer.max_epochs=2"]
 
 def _cli(module: str, args: list[str], home: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(HOME=str(home), HF_HUB_OFFLINE="1", WANDB_SILENT="true", LMREC_ROOT=str(REPO_ROOT))
+    env.update(HOME=str(home), HF_HUB_OFFLINE="1", WANDB_SILENT="true")
     result = subprocess.run(
         [sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600
     )

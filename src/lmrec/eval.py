@@ -17,9 +17,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.builder import build_model
+from lmrec.config import CONFIG_DIR
 from lmrec.loggers import build_loggers
 from lmrec.runfiles import load_weights, write_json_atomic
-from lmrec.train import CONFIG_DIR, build_datamodule
+from lmrec.train import build_datamodule
 
 log = logging.getLogger(__name__)
 

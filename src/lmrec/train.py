@@ -16,13 +16,13 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.builder import build_model
+from lmrec.config import CONFIG_DIR
 from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.resolve import count_parameters, resolve_model_dir
 from lmrec.loggers import build_loggers, finish_wandb, redact_secrets
 from lmrec.runfiles import load_weights, write_json_atomic
 
 log = logging.getLogger(__name__)
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def build_datamodule(cfg: DictConfig, output_dir: Path) -> RecDataModule:
