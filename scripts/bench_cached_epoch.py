@@ -77,6 +77,7 @@ def machine_info(threads: int) -> dict:
         "python": platform.python_version(),
         "git_commit": commit,
         "git_dirty": dirty,
+        "loadavg_1_5_15_at_end": list(os.getloadavg()),
     }
 
 
@@ -161,6 +162,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load_start = os.getloadavg()[0]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from lmrec.data.datamodule import RecDataModule
@@ -211,13 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     naive_epoch = naive_mean * n_batches
     speedup = naive_mean / cached_mean
 
-    print(f"\nRating task, one epoch = {n_batches} batches ({n_rows} training rows, batch {args.batch_size}), "
-          f"{args.threads} torch threads")
+    print(
+        f"\nRating task, one epoch = {n_batches} batches ({n_rows} training rows, batch {args.batch_size}), "
+        f"{args.threads} torch threads"
+    )
     print(f"{'path':<10}{'batches timed':>15}{'mean s/batch':>15}{'median s/batch':>16}{'epoch s':>12}  note")
-    print(f"{'cached':<10}{n_batches:>15}{cached_mean:>15.4f}{statistics.median(cached_s):>16.4f}"
-          f"{cached_epoch:>12.2f}  measured over the full epoch")
-    print(f"{'naive':<10}{k:>15}{naive_mean:>15.4f}{statistics.median(naive_s):>16.4f}"
-          f"{naive_epoch:>12.1f}  EXTRAPOLATED: {k} timed batches x {n_batches}/{k}")
+    print(
+        f"{'cached':<10}{n_batches:>15}{cached_mean:>15.4f}{statistics.median(cached_s):>16.4f}"
+        f"{cached_epoch:>12.2f}  measured over the full epoch"
+    )
+    print(
+        f"{'naive':<10}{k:>15}{naive_mean:>15.4f}{statistics.median(naive_s):>16.4f}"
+        f"{naive_epoch:>12.1f}  EXTRAPOLATED: {k} timed batches x {n_batches}/{k}"
+    )
     print(f"naive per-batch times (s): {', '.join(f'{s:.2f}' for s in naive_s)}")
     print(f"speed-up cached vs naive (mean s/batch): {speedup:.0f}x")
     print(f"loss agreement on the {k} shared batches: max |naive - cached| = {loss_diff:.2e}")
@@ -250,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         "cache_fill_s": fill_seconds,
         "machine": machine_info(args.threads),
     }
+    result["loadavg_1min_at_start"] = load_start
+    print(f"load average (1 min) at start / end: {load_start:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if args.json_path:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")

@@ -69,6 +69,7 @@ def machine_info(threads: int) -> dict:
         "python": platform.python_version(),
         "git_commit": commit,
         "git_dirty": dirty,
+        "loadavg_1_5_15_at_end": list(os.getloadavg()),
     }
 
 
@@ -87,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load_start = os.getloadavg()[0]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
@@ -136,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     median = {name: statistics.median(r) for name, r in rate.items()}
     ratio = median["lmrec"] / median["st"]
 
-    print(f"\nItem encoding, {n} texts, batch {args.batch_size}, max_length {args.max_length}, "
-          f"{args.threads} torch threads, {args.repeats} alternated runs each")
+    print(
+        f"\nItem encoding, {n} texts, batch {args.batch_size}, max_length {args.max_length}, "
+        f"{args.threads} torch threads, {args.repeats} alternated runs each"
+    )
     print(f"{'encoder':<24}{'median texts/s':>16}{'median s':>12}{'all runs (texts/s)':>36}")
     for name, label in (("lmrec", "lmrec TextEncoder"), ("st", "SentenceTransformer")):
         runs = ", ".join(f"{r:.1f}" for r in rate[name])
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "atol": args.atol,
         "machine": machine_info(args.threads),
     }
+    result["loadavg_1min_at_start"] = load_start
+    print(f"load average (1 min) at start / end: {load_start:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if args.json_path:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")

@@ -46,6 +46,8 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("deterministic"):
         torch.use_deterministic_algorithms(True, warn_only=True)
+    elif torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ for the fp32 parts of the model
     datamodule = build_datamodule(cfg, output_dir)
     model = build_model(cfg, datamodule)
     loggers = build_loggers(cfg.get("logger"))
