@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import torch
+from benchutil import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 KS = (5, 10, 20)
@@ -97,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if lmrec is not None:
         result["lmrec"] = lmrec
         result["lmrec_metrics_file"] = str(args.lmrec_metrics)
-    if args.json_path:
-        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json_path, result)
     return 0
 
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from benchutil import write_json
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lower test RMSE: {lower} (lmrec - SVD = {lm_rmse - rmse:+.4f})")
             result["lower_rmse"] = lower
         result["lmrec"] = {"rmse": lm_rmse, "mae": lm_mae, "metrics_file": str(args.lmrec_metrics)}
-    if args.json_path:
-        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json_path, result)
     return 0
 
 

@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from benchutil import machine_info, write_json
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,33 +49,6 @@ ENCODER_CFG = {
 }
 
 
-def machine_info(threads: int) -> dict:
-    """What a reader needs to compare these numbers with others: CPU, cores, torch threads, code version."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    git = ["git", "-C", str(REPO)]
-    try:
-        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
-        dirty = bool(status.stdout.strip())
-    except OSError:
-        commit, dirty = "", False
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": threads,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "loadavg_1_5_15_at_end": list(os.getloadavg()),
-    }
 
 
 class NaiveTextItemTower(nn.Module):
@@ -260,9 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["loadavg_1min_at_start"] = load_start
     print(f"load average (1 min) at start / end: {load_start:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    if args.json_path:
-        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json_path, result)
     return 0
 
 

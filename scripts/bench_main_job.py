@@ -31,16 +31,15 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
+from benchutil import machine_info, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1_000_000
@@ -55,32 +54,6 @@ sys.exit(rc)
 """
 
 
-def machine_info() -> dict:
-    """What a reader needs to compare these numbers with others: CPU, cores, load, code version."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    git = ["git", "-C", str(REPO)]
-    try:
-        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
-        dirty = bool(status.stdout.strip())
-    except OSError:
-        commit, dirty = "", False
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
-        "python": platform.python_version(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "loadavg_1_5_15_at_end": list(os.getloadavg()),
-    }
 
 
 def train_command() -> list[str]:
@@ -214,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "machine": machine_info(),
     }
-    if args.json_path:
-        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json_path, result)
     if any(r["returncode"] != 0 for r in runs.values()) or len(runs) < 2:
         return 1
     return 1 if (missed and args.strict) else 0
