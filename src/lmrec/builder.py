@@ -7,17 +7,23 @@ only has to name the argument it wants.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
+from lmrec.config import instantiate_checked
 from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.embedding_cache import load_or_encode
+from lmrec.encoders.options import check_encoder_options, encoder_width
+from lmrec.encoders.resolve import resolve_model_dir
+from lmrec.errors import ConfigError
 from lmrec.module import RecommenderModule
 
 log = logging.getLogger(__name__)
@@ -32,53 +38,85 @@ def instantiate_component(cfg: DictConfig, available: dict[str, Callable[[], Any
     for key in META_KEYS:
         plain.pop(key, None)
     accepted = inspect.signature(get_class(plain["_target_"])).parameters
-    built = instantiate(plain, _convert_="all")
+    built = instantiate_checked(plain, _convert_="all")
     extra = {name: make() for name, make in available.items() if name in accepted and name not in plain}
     return built(**extra) if plain.get("_partial_") else built
 
 
+def build_task(cfg: DictConfig) -> nn.Module:
+    """The task, checked against the monitored metric so a typo fails before any data or model work."""
+    task = instantiate_component(cfg.task, {})
+    monitor = str(cfg.task.monitor)
+    valid = [f"val/{name}" for name in task.metric_names()]
+    if monitor not in valid:
+        raise ConfigError(
+            f"task.monitor={monitor} is not a metric this task computes; choose one of {', '.join(valid)}"
+        )
+    return task
+
+
+def uses_text(cfg: DictConfig) -> bool:
+    return bool(getattr(get_class(cfg.model.item_tower._target_), "uses_text", False))
+
+
 def item_text_embeddings(cfg: DictConfig, datamodule: RecDataModule) -> torch.Tensor:
+    """The frozen encoder's vector for every item text, from the on-disk cache or encoded once."""
     encoder_cfg = OmegaConf.to_container(cfg.model.encoder, resolve=True)
     batch_size = int(encoder_cfg.pop("batch_size", 128))
+    if datamodule.cache_dir is None:
+        raise ConfigError("paths.cache_dir is empty; the frozen text tower needs a cache folder for item embeddings")
     device = "cuda" if cfg.trainer.get("accelerator") == "gpu" and torch.cuda.is_available() else "cpu"
     embeddings, _ = load_or_encode(
-        encoder_cfg,
-        datamodule.item_texts,
-        datamodule.template_id,
-        datamodule.cache_dir or _no_cache_dir(),
-        batch_size=batch_size,
-        device=device,
+        encoder_cfg, datamodule.item_texts, datamodule.template_id, datamodule.cache_dir, batch_size, device
     )
     return embeddings
 
 
-def _no_cache_dir():
-    raise ValueError("paths.cache_dir is empty; the frozen text tower needs a cache folder for item embeddings")
+def build_model(
+    cfg: DictConfig,
+    datamodule: RecDataModule,
+    task: nn.Module | None = None,
+    text_embeddings: torch.Tensor | None = None,
+) -> RecommenderModule:
+    """Towers + head + task for `cfg`. `text_embeddings` (e.g. from a checkpoint) skips the encoder entirely.
 
-
-def build_model(cfg: DictConfig, datamodule: RecDataModule) -> RecommenderModule:
+    Every component is first built once with a one-row stand-in for the text embeddings, so a bad tower or head
+    option fails in a second instead of after the encoding pass.
+    """
     datamodule.prepare()
-    cache: dict[str, Any] = {}
+    dim = int(cfg.model.dim)
+    if dim < 1:
+        raise ConfigError(f"model.dim={dim}; expected a positive width")
+    task = task if task is not None else build_task(cfg)
+    width = 0
+    if uses_text(cfg):
+        if text_embeddings is not None:
+            width = int(text_embeddings.shape[1])
+        else:
+            check_encoder_options(cfg.model.encoder.pooling, cfg.model.encoder.max_length)
+            width = encoder_width(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
 
-    def once(name: str, make: Callable[[], Any]) -> Callable[[], Any]:
-        def get() -> Any:
-            if name not in cache:
-                cache[name] = make()
-            return cache[name]
+    history = functools.cache(datamodule.train_history)
 
-        return get
+    def components(embeddings: Callable[[], torch.Tensor]) -> dict[str, nn.Module]:
+        available = {
+            "num_users": lambda: datamodule.num_users,
+            "num_items": lambda: datamodule.num_items,
+            "dim": lambda: dim,
+            "text_embeddings": embeddings,
+            "history": history,
+        }
+        return {
+            "head": instantiate_component(cfg.model.head, available),
+            "user_tower": instantiate_component(cfg.model.user_tower, available),
+            "item_tower": instantiate_component(cfg.model.item_tower, available),
+        }
 
-    available = {
-        "num_users": lambda: datamodule.num_users,
-        "num_items": lambda: datamodule.num_items,
-        "dim": lambda: int(cfg.model.dim),
-        "text_embeddings": once("text", lambda: item_text_embeddings(cfg, datamodule)),
-        "history": once("history", datamodule.train_history),
-    }
-    task = instantiate_component(cfg.task, {})
-    head = instantiate_component(cfg.model.head, available)
-    user_tower = instantiate_component(cfg.model.user_tower, available)
-    item_tower = instantiate_component(cfg.model.item_tower, available)
-    optimizer = instantiate(cfg.model.optimizer)
-    scheduler = instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None
-    return RecommenderModule(item_tower, user_tower, head, task, optimizer=optimizer, scheduler=scheduler)
+    with torch.random.fork_rng():  # the dry run must not shift the real model's initialisation
+        components(lambda: torch.zeros(1, width))
+    real = components(
+        (lambda: text_embeddings) if text_embeddings is not None else (lambda: item_text_embeddings(cfg, datamodule))
+    )
+    optimizer = instantiate_checked(cfg.model.optimizer)
+    scheduler = instantiate_checked(cfg.model.scheduler) if cfg.model.get("scheduler") else None
+    return RecommenderModule(task=task, optimizer=optimizer, scheduler=scheduler, **real)

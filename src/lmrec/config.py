@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -21,3 +22,26 @@ def project_root() -> str:
 
 if not OmegaConf.has_resolver("lmrec.project_root"):
     OmegaConf.register_new_resolver("lmrec.project_root", project_root)
+
+
+def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, but a bad-input error raised by the target comes out as itself.
+
+    Hydra wraps every exception from a constructor in InstantiationException; unwrapping ours (and Lightning's
+    misconfiguration errors) lets the entry points print one line instead of a traceback.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    from lmrec.errors import ConfigError, InputError
+
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, InputError):
+            raise cause from None
+        if isinstance(cause, MisconfigurationException):
+            raise ConfigError(f"{cfg.get('_target_', 'config')}: {cause}") from None
+        raise

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmrec.errors import ConfigError
+
 
 class DotHead(nn.Module):
     """logit = <u, i> + b_u + b_i + b; with the rating task ŷ = σ(logit), the classic min Σ (r − σ(<V_u, V_i>))²."""
@@ -43,7 +45,7 @@ class MLPHead(nn.Module):
     def __init__(self, dim: int, hidden: tuple[int, ...] | list[int] = (128, 64), dropout: float = 0.1) -> None:
         super().__init__()
         if not hidden:
-            raise ValueError("model.head.hidden must list at least one layer width")
+            raise ConfigError("model.head.hidden must list at least one layer width")
         self.dim = dim
         widths = [3 * dim, *hidden]
         layers: list[nn.Module] = []

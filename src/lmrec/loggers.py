@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger, WandbLogger
+
+from lmrec.config import instantiate_checked
+from lmrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,14 @@ def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
     loggers: list[Logger] = []
     for name, cfg in (logger_cfg or {}).items():
         if not isinstance(cfg, DictConfig) or "_target_" not in cfg:
-            raise ValueError(f"logger.{name} has no _target_; see conf/logger/ for examples")
+            raise ConfigError(f"logger.{name} has no _target_; see conf/logger/ for examples")
         overrides: dict[str, Any] = {}
         if cfg._target_.endswith("WandbLogger") and cfg.get("offline") is None:
             offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_credentials_available()
             overrides["offline"] = offline
             if offline:
                 log.info("W&B: no API key found, logging offline (sync later with the command printed at the end)")
-        loggers.append(instantiate(cfg, **overrides))
+        loggers.append(instantiate_checked(cfg, **overrides))
     return loggers
 
 

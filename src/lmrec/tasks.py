@@ -17,7 +17,8 @@ import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from lmrec.metrics import RankingMetricAccumulator
+from lmrec.errors import ConfigError
+from lmrec.metrics import RankingMetricAccumulator, metric_names
 
 
 class Scorer(Protocol):
@@ -26,12 +27,10 @@ class Scorer(Protocol):
 
 
 class RatingTask(nn.Module):
-    kind = "rating"
-
     def __init__(self, rating_min: float = 0.5, rating_max: float = 5.0, positive_threshold: float = 4.0) -> None:
         super().__init__()
         if not rating_min < rating_max:
-            raise ValueError(f"task.rating_min={rating_min} must be below task.rating_max={rating_max}")
+            raise ConfigError(f"task.rating_min={rating_min} must be below task.rating_max={rating_max}")
         self.rating_min, self.rating_max = rating_min, rating_max
         self.positive_threshold = positive_threshold
 
@@ -42,6 +41,9 @@ class RatingTask(nn.Module):
         logits = model.score_pairs(batch["users"], batch["items"])
         target = (batch["ratings"] - self.rating_min) / (self.rating_max - self.rating_min)
         return F.mse_loss(torch.sigmoid(logits.float()), target.float())
+
+    def metric_names(self) -> list[str]:
+        return ["rmse", "mae", "auc"]
 
     def make_metrics(self) -> torchmetrics.MetricCollection:
         return torchmetrics.MetricCollection(
@@ -63,17 +65,14 @@ class RatingTask(nn.Module):
 
 
 class RankingTask(nn.Module):
-    kind = "ranking"
-
-    def __init__(self, loss: str = "bpr", ks: Sequence[int] = (5, 10, 20), num_negatives: int = 4) -> None:
+    def __init__(self, loss: str = "bpr", ks: Sequence[int] = (5, 10, 20)) -> None:
         super().__init__()
         if loss not in ("bce", "bpr"):
-            raise ValueError(f"task.loss={loss!r}; expected 'bce' or 'bpr'")
-        if not ks or any(int(k) < 1 for k in ks):
-            raise ValueError(f"task.ks={list(ks)}; expected a non-empty list of positive cut-offs")
+            raise ConfigError(f"task.loss={loss!r}; expected 'bce' or 'bpr'")
+        if isinstance(ks, int) or not ks or any(int(k) < 1 for k in ks):
+            raise ConfigError(f"task.ks={list(ks)}; expected a non-empty list of positive cut-offs")
         self.loss = loss
         self.ks = sorted({int(k) for k in ks})
-        self.num_negatives = num_negatives
 
     def training_loss(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, negatives = batch["users"], batch["negatives"]
@@ -88,6 +87,9 @@ class RankingTask(nn.Module):
         return F.binary_cross_entropy_with_logits(
             positive, torch.ones_like(positive)
         ) + F.binary_cross_entropy_with_logits(negative, torch.zeros_like(negative))
+
+    def metric_names(self) -> list[str]:
+        return metric_names(self.ks)
 
     def make_metrics(self) -> torchmetrics.MetricCollection:
         return torchmetrics.MetricCollection({"ranking": RankingMetricAccumulator(self.ks)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmrec.errors import ConfigError
 from lmrec.sparse import CSRMatrix
 
 
@@ -50,7 +51,7 @@ class TextItemTower(nn.Module):
         if project:
             self.projection: nn.Module = nn.Linear(text_dim, dim)
         elif text_dim != dim:
-            raise ValueError(
+            raise ConfigError(
                 f"model.item_tower.project=false needs model.dim ({dim}) equal to the encoder width ({text_dim})"
             )
         else:
@@ -80,7 +81,7 @@ class HybridItemTower(nn.Module):
     ) -> None:
         super().__init__()
         if combine not in ("sum", "concat"):
-            raise ValueError(f"model.item_tower.combine={combine!r}; expected 'sum' or 'concat'")
+            raise ConfigError(f"model.item_tower.combine={combine!r}; expected 'sum' or 'concat'")
         self.text = TextItemTower(text_embeddings, dim, project=True, dropout=dropout)
         self.ids = IdItemTower(num_items, dim, init_std)
         self.combine = combine

@@ -12,15 +12,17 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
-from lmrec.builder import build_model
-from lmrec.config import CONFIG_DIR
+from lmrec.atomic import atomic_path, write_json_atomic
+from lmrec.builder import build_model, build_task, uses_text
+from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.resolve import count_parameters, resolve_model_dir
+from lmrec.errors import report_input_errors
 from lmrec.loggers import build_loggers, finish_wandb, redact_secrets
-from lmrec.runfiles import load_weights, write_json_atomic
+from lmrec.runfiles import load_weights
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +30,14 @@ log = logging.getLogger(__name__)
 def build_datamodule(cfg: DictConfig, output_dir: Path) -> RecDataModule:
     """Instantiate and load the data first: bad input fails here, before any model or encoder work."""
     export_dir = str(output_dir / "split") if cfg.get("export_split") else None
-    datamodule: RecDataModule = instantiate(cfg.data, export_split_dir=export_dir, _convert_="all")
+    datamodule: RecDataModule = instantiate_checked(cfg.data, export_split_dir=export_dir, _convert_="all")
     datamodule.prepare()
     return datamodule
 
 
 def encoder_parameter_count(cfg: DictConfig) -> int | None:
     """Parameters of the frozen encoder behind a text tower, so the logged cost includes it."""
-    if not getattr(get_class(cfg.model.item_tower._target_), "uses_text", False):
+    if not uses_text(cfg):
         return None
     return count_parameters(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
 
@@ -48,11 +50,13 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         torch.use_deterministic_algorithms(True, warn_only=True)
     elif torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ for the fp32 parts of the model
-    datamodule = build_datamodule(cfg, output_dir)
-    model = build_model(cfg, datamodule)
+    # Cheap checks first: task/monitor, trainer (accelerator, precision), loggers, data; the encoder runs last.
+    task = build_task(cfg)
     loggers = build_loggers(cfg.get("logger"))
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    trainer: pl.Trainer = instantiate_checked(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    datamodule = build_datamodule(cfg, output_dir)
+    model = build_model(cfg, datamodule, task=task)
 
     counts = model.parameter_counts()
     encoder_params = encoder_parameter_count(cfg)
@@ -91,6 +95,9 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
                 "best_value": best_value,
                 "params": counts,
                 "data_stats": stats,
+                "data_key": datamodule.prepare().key,
+                "data_inputs_sha256": datamodule.prepare().input_sha256,
+                "data_dropped_rows": datamodule.prepare().dropped,
                 "epochs": trainer.current_epoch,
                 "seconds": time.perf_counter() - started,
             },
@@ -113,15 +120,23 @@ def _best_score(trainer: pl.Trainer) -> float | None:
     return float(score) if score is not None else None
 
 
+@rank_zero_only
+def write_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
+    """Every value resolved (interpolations, env lookups), secrets redacted: what this run actually used."""
+    resolved = redact_secrets(OmegaConf.to_container(cfg, resolve=True))
+    with atomic_path(output_dir / "config_resolved.yaml") as tmp:
+        tmp.write_text(OmegaConf.to_yaml(resolved))
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> dict[str, float]:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    resolved = redact_secrets(OmegaConf.to_container(cfg, resolve=True))
-    (output_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(resolved))
-    return run(cfg, output_dir)
+    write_resolved_config(cfg, output_dir)
+    with report_input_errors():
+        return run(cfg, output_dir)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     main()

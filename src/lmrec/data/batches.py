@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
+from lmrec.errors import ConfigError
 from lmrec.sparse import CSRMatrix
 
 
@@ -45,7 +46,7 @@ class NegativeSampledBatches(Dataset):
 
     def __init__(self, users: torch.Tensor, items: torch.Tensor, num_items: int, num_negatives: int) -> None:
         if num_negatives < 1:
-            raise ValueError(f"task.num_negatives={num_negatives}; expected at least 1")
+            raise ConfigError(f"data.num_negatives={num_negatives}; expected at least 1")
         self.users, self.items = users, items
         self.num_items = num_items
         self.num_negatives = num_negatives
@@ -53,7 +54,7 @@ class NegativeSampledBatches(Dataset):
         lengths = positives.row_lengths()
         if len(lengths) and int(lengths.max()) >= num_items:
             user = int(torch.argmax(lengths))
-            raise ValueError(f"user index {user} interacted with every item; no negatives can be sampled")
+            raise ConfigError(f"user index {user} interacted with every item; no negatives can be sampled")
         self.crow = positives.crow
         self.negative_count = num_items - lengths  # candidates per user
         rank_in_row = torch.arange(len(positives.col)) - torch.repeat_interleave(positives.crow[:-1], lengths)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lmrec.data.errors import DataValidationError
+from lmrec.errors import InputError
 
 __all__ = [
     "ChecksumError",
@@ -30,7 +31,7 @@ _CHUNK = 1 << 20  # 1 MiB: large enough to keep hashing I/O-bound, small enough 
 _SUMS_LINE = re.compile(r"(?P<digest>[0-9a-fA-F]{64}) [ *](?P<name>.+)")
 
 
-class ChecksumError(ValueError):
+class ChecksumError(InputError, ValueError):
     """A file does not match the digest its manifest records (or is missing).
 
     Attributes:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from lmrec.data.batches import (
     InteractionBatches,
@@ -20,6 +20,7 @@ from lmrec.data.batches import (
 from lmrec.data.export import export_split
 from lmrec.data.processed import ProcessedData, load_processed
 from lmrec.data.splits import TEST, TRAIN, VAL
+from lmrec.errors import ConfigError
 from lmrec.sparse import CSRMatrix
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,13 @@ class RecDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if task_kind not in TASK_KINDS:
-            raise ValueError(f"task kind {task_kind!r}; expected one of {TASK_KINDS}")
+            raise ConfigError(f"task kind {task_kind!r}; expected one of {TASK_KINDS}")
         if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size}, data.eval_batch_size={eval_batch_size}; expected >= 1")
+            raise ConfigError(f"data.batch_size={batch_size}, data.eval_batch_size={eval_batch_size}; expected >= 1")
+        if max_users is not None and int(max_users) < 1:
+            raise ConfigError(f"data.max_users={max_users}; expected a positive number of users, or null for all")
         if not rating_min < rating_max:
-            raise ValueError(f"data.rating_min={rating_min} must be below data.rating_max={rating_max}")
+            raise ConfigError(f"data.rating_min={rating_min} must be below data.rating_max={rating_max}")
         text = dict(text or {})
         split = dict(split or {})
         self.root = Path(root)
@@ -80,7 +83,7 @@ class RecDataModule(pl.LightningDataModule):
             "drop_invalid": bool(drop_invalid),
             "rating_min": float(rating_min),
             "rating_max": float(rating_max),
-            "max_users": int(max_users) if max_users else None,
+            "max_users": int(max_users) if max_users is not None else None,
         }
         self.data: ProcessedData | None = None
 
@@ -99,6 +102,12 @@ class RecDataModule(pl.LightningDataModule):
             )
             for code, part in ((c, frame[frame["split"] == c]) for c in (TRAIN, VAL, TEST))
         }
+        for code, name in ((TRAIN, "train"), (VAL, "val"), (TEST, "test")):
+            if len(self._split_tensors[code][0]) == 0:
+                raise ConfigError(
+                    f"the {name} split is empty (data.split={self.options['split']}, ratios={self.options['ratios']});"
+                    " training, validation-based checkpointing and testing each need interactions"
+                )
         if self.export_split_dir:
             written = export_split(self.data, Path(self.export_split_dir))
             log.info("exported split to %s", ", ".join(str(p) for p in written.values()))
@@ -154,7 +163,7 @@ class RecDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.prepare()
 
-    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,

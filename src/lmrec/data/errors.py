@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 
+from lmrec.errors import InputError
+
 __all__ = ["DataValidationError"]
 
 
-class DataValidationError(ValueError):
+class DataValidationError(InputError, ValueError):
     """A raw data file is missing, malformed or holds a value outside its contract.
 
     Attributes:

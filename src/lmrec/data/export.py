@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
 
+from lmrec.atomic import atomic_path
 from lmrec.data.processed import ProcessedData
 
 
@@ -26,25 +26,12 @@ def split_frame(data: ProcessedData, name: str) -> pd.DataFrame:
 def export_split(data: ProcessedData, out_dir: Path) -> dict[str, Path]:
     """Write train.csv, val.csv and test.csv (user,item,rating,timestamp).
 
-    All three are written to temporary files first and renamed only when every one succeeded, so a failure
-    leaves no partial export behind.
+    The three files are renamed into place only once all three are written, so a failure leaves no partial
+    export. Ratings keep their shortest exact representation (3.25 stays 3.25).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    temporary: dict[str, str] = {}
-    try:
-        for name in ("train", "val", "test"):
-            fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
-            os.close(fd)
-            temporary[name] = tmp
-            split_frame(data, name).to_csv(tmp, index=False, float_format="%.1f")
-            os.chmod(tmp, 0o644)
-        written = {}
-        for name, tmp in temporary.items():
-            written[name] = out_dir / f"{name}.csv"
-            os.replace(tmp, written[name])
-        return written
-    finally:
-        for tmp in temporary.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    with ExitStack() as stack:
+        paths = {name: stack.enter_context(atomic_path(out_dir / f"{name}.csv")) for name in ("train", "val", "test")}
+        for name, tmp in paths.items():
+            split_frame(data, name).to_csv(tmp, index=False)
+    return {name: out_dir / f"{name}.csv" for name in paths}

@@ -69,12 +69,14 @@ class MovieLensTables:
             (empty, same columns, when loaded with ``with_tags=False``).
         digests: ``{filename: sha256}`` of exactly the files that were parsed; record it as
             the input fingerprint of an experiment (it equals :func:`input_fingerprint`).
+        dropped: with ``drop_invalid``, ``{filename: {reason: rows dropped}}`` for every file that lost rows.
     """
 
     ratings: pd.DataFrame
     movies: pd.DataFrame
     tags: pd.DataFrame
     digests: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def load_movielens(
@@ -121,19 +123,22 @@ def load_movielens(
         digests = _verify(root, names)
 
     movies_raw = _read_csv(root / MOVIES_FILE, _MOVIES_COLUMNS, digests)
-    movies = _build_movies(movies_raw, drop_invalid)
+    dropped: dict[str, dict[str, int]] = {}
+    movies = _build_movies(movies_raw, drop_invalid, dropped)
     known_items = movies["item_id"].to_numpy()
 
     ratings_raw = _read_csv(root / RATINGS_FILE, _RATINGS_COLUMNS, digests)
-    ratings = _build_ratings(ratings_raw, known_items, drop_invalid, rating_min, rating_max)
+    ratings = _build_ratings(ratings_raw, known_items, drop_invalid, rating_min, rating_max, dropped)
 
     if with_tags:
         tags_raw = _read_csv(root / TAGS_FILE, _TAGS_COLUMNS, digests)
-        tags = _build_tags(tags_raw, known_items, drop_invalid)
+        tags = _build_tags(tags_raw, known_items, drop_invalid, dropped)
     else:
         tags = _empty_tags()
 
-    return MovieLensTables(ratings=ratings, movies=movies, tags=tags, digests={name: digests[name] for name in names})
+    return MovieLensTables(
+        ratings=ratings, movies=movies, tags=tags, digests={name: digests[name] for name in names}, dropped=dropped
+    )
 
 
 def input_fingerprint(root: Path, *, with_tags: bool = True) -> dict[str, str]:
@@ -299,7 +304,7 @@ class _Checks:
             self._found.append((reason, column, new, message))
             self.bad |= new
 
-    def resolve(self, drop_invalid: bool) -> np.ndarray | None:
+    def resolve(self, drop_invalid: bool, dropped: dict[str, dict[str, int]]) -> np.ndarray | None:
         """Raise for the first bad row, or return the keep-mask (None: keep all) and log."""
         if not self._found:
             return None
@@ -312,6 +317,7 @@ class _Checks:
         for reason, _, mask, _ in self._found:
             counts[reason] = counts.get(reason, 0) + int(mask.sum())
         total = int(self.bad.sum())
+        dropped[self.raw.path.name] = counts
         logger.warning(
             "%s: dropped %d %s (%s)",
             self.raw.path,
@@ -372,7 +378,7 @@ def _take(values: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
 # --------------------------------------------------------------------------- tables
 
 
-def _build_movies(raw: _RawCsv, drop_invalid: bool) -> pd.DataFrame:
+def _build_movies(raw: _RawCsv, drop_invalid: bool, dropped: dict[str, dict[str, int]]) -> pd.DataFrame:
     checks = _Checks(raw)
     item_ids = checks.int_column("movieId", "an integer movie id")
     candidates = ~checks.bad
@@ -385,7 +391,7 @@ def _build_movies(raw: _RawCsv, drop_invalid: bool) -> pd.DataFrame:
             f"(first defined on line {raw.lines[_first_with_key(candidates, [item_ids], i)]})"
         ),
     )
-    keep = checks.resolve(drop_invalid)
+    keep = checks.resolve(drop_invalid, dropped)
     return pd.DataFrame(
         {
             "item_id": _take(item_ids, keep),
@@ -401,6 +407,7 @@ def _build_ratings(
     drop_invalid: bool,
     rating_min: float,
     rating_max: float,
+    dropped: dict[str, dict[str, int]],
 ) -> pd.DataFrame:
     checks = _Checks(raw)
     user_ids = checks.int_column("userId", "an integer user id")
@@ -427,7 +434,7 @@ def _build_ratings(
             f"{raw.lines[_first_with_key(candidates, [user_ids, item_ids], i)]}"
         ),
     )
-    keep = checks.resolve(drop_invalid)
+    keep = checks.resolve(drop_invalid, dropped)
     return pd.DataFrame(
         {
             "user_id": _take(user_ids, keep),
@@ -438,13 +445,15 @@ def _build_ratings(
     )
 
 
-def _build_tags(raw: _RawCsv, known_items: np.ndarray, drop_invalid: bool) -> pd.DataFrame:
+def _build_tags(
+    raw: _RawCsv, known_items: np.ndarray, drop_invalid: bool, dropped: dict[str, dict[str, int]]
+) -> pd.DataFrame:
     checks = _Checks(raw)
     user_ids = checks.int_column("userId", "an integer user id")
     item_ids = checks.int_column("movieId", "an integer movie id")
     timestamps = checks.int_column("timestamp", "an integer Unix timestamp")
     _unknown_items(checks, item_ids, known_items)
-    keep = checks.resolve(drop_invalid)
+    keep = checks.resolve(drop_invalid, dropped)
     return pd.DataFrame(
         {
             "user_id": _take(user_ids, keep),

@@ -12,19 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lmrec.atomic import atomic_dir
 from lmrec.data.checksums import read_sha256sums, sha256_file, verify_checksums
+from lmrec.data.errors import DataValidationError
 from lmrec.data.movielens import load_movielens
 from lmrec.data.splits import SPLIT_NAMES, make_split
 from lmrec.data.texts import build_item_texts, validate_template
+from lmrec.errors import MissingInputError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ class ProcessedData:
     interactions: pd.DataFrame
     users: pd.DataFrame
     items: pd.DataFrame
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)
     cache_hit: bool = False
+    key: str = ""  # the cache key: a fingerprint of the inputs and options, recorded in run.json
+    input_sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_users(self) -> int:
@@ -74,16 +77,19 @@ def processed_key(digests: dict[str, str], options: dict) -> str:
 
 def build_processed(root: Path, options: dict) -> ProcessedData:
     """Parse, validate, index, build texts and split. Errors name file, line and column (see movielens.py)."""
+    with_tags = (root / "tags.csv").is_file()
+    if not with_tags:
+        log.info("%s has no tags.csv: item texts carry no tags", root)
     tables = load_movielens(
         root,
         verify=False,  # the caller verified checksums already while computing the cache key
         drop_invalid=options["drop_invalid"],
         rating_min=options["rating_min"],
         rating_max=options["rating_max"],
-        with_tags=(root / "tags.csv").is_file(),
+        with_tags=with_tags,
     )
     ratings, movies, tags = tables.ratings, tables.movies, tables.tags
-    if options.get("max_users"):
+    if options.get("max_users") is not None:
         keep_users = np.sort(ratings["user_id"].unique())[: int(options["max_users"])]
         ratings = ratings[ratings["user_id"].isin(keep_users)]
         movies = movies[movies["item_id"].isin(ratings["item_id"].unique())]
@@ -93,6 +99,13 @@ def build_processed(root: Path, options: dict) -> ProcessedData:
             len(keep_users),
             len(movies),
             len(ratings),
+        )
+    if ratings.empty:
+        raise DataValidationError(
+            root / "ratings.csv",
+            None,
+            None,
+            "no ratings to train on (the file has only a header or every row was dropped)",
         )
     users = pd.DataFrame({"user_id": np.sort(ratings["user_id"].unique()).astype(np.int64)})
     movies = movies.sort_values("item_id").reset_index(drop=True)
@@ -110,7 +123,7 @@ def build_processed(root: Path, options: dict) -> ProcessedData:
             "split": split,
         }
     )
-    return ProcessedData(interactions=interactions, users=users, items=items)
+    return ProcessedData(interactions=interactions, users=users, items=items, dropped=tables.dropped)
 
 
 def load_processed(root: Path, cache_dir: Path | None, options: dict, verify: bool = True) -> ProcessedData:
@@ -119,42 +132,50 @@ def load_processed(root: Path, cache_dir: Path | None, options: dict, verify: bo
     validate_template(options["template"])
     missing = [name for name in ("ratings.csv", "movies.csv") if not (root / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"dataset folder {root} lacks {', '.join(missing)}")
+        raise MissingInputError(f"dataset folder {root} lacks {', '.join(missing)}")
     digests = input_digests(root, verify)
-    if cache_dir is None:
-        return build_processed(root, options)
-    entry = Path(cache_dir) / "processed" / processed_key(digests, options)
-    if (entry / "done").is_file():
-        try:
-            data = ProcessedData(
-                interactions=pd.read_parquet(entry / "interactions.parquet"),
-                users=pd.read_parquet(entry / "users.parquet"),
-                items=pd.read_parquet(entry / "items.parquet"),
-                cache_hit=True,
+    key = processed_key(digests, options)
+    entry = Path(cache_dir) / "processed" / key if cache_dir is not None else None
+    data = _read_entry(entry) if entry is not None and (entry / "done").is_file() else None
+    if data is None:
+        data = build_processed(root, options)
+        if entry is not None:
+            _write_entry(entry, data, options, digests)
+            log.info("processed data cached at %s", entry)
+    else:
+        log.info("processed data cache hit: %s", entry)
+        for name, counts in data.dropped.items():  # a cached run must report the cleaning as loudly as the first
+            log.warning(
+                "%s: %d rows were dropped when this cache entry was built (%s)",
+                root / name,
+                sum(counts.values()),
+                ", ".join(f"{n} {reason}" for reason, n in counts.items()),
             )
-            log.info("processed data cache hit: %s", entry)
-            return data
-        except Exception as err:  # a damaged entry is rebuilt, never trusted
-            log.warning("ignoring unreadable processed-data cache %s: %s", entry, err)
-    data = build_processed(root, options)
-    _write_entry(entry, data, options, digests)
-    log.info("processed data cached at %s", entry)
+    data.key, data.input_sha256 = key, digests
     return data
+
+
+def _read_entry(entry: Path) -> ProcessedData | None:
+    try:
+        meta = json.loads((entry / "key.json").read_text())
+        return ProcessedData(
+            interactions=pd.read_parquet(entry / "interactions.parquet"),
+            users=pd.read_parquet(entry / "users.parquet"),
+            items=pd.read_parquet(entry / "items.parquet"),
+            dropped=meta.get("dropped", {}),
+            cache_hit=True,
+        )
+    except Exception as err:  # a damaged entry is rebuilt, never trusted
+        log.warning("ignoring unreadable processed-data cache %s: %s", entry, err)
+        return None
 
 
 def _write_entry(entry: Path, data: ProcessedData, options: dict, digests: dict[str, str]) -> None:
     """Write into a temporary folder and rename it into place, so readers never see half an entry."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-"))
-    try:
+    with atomic_dir(entry) as tmp:
         data.interactions.to_parquet(tmp / "interactions.parquet", index=False)
         data.users.to_parquet(tmp / "users.parquet", index=False)
         data.items.to_parquet(tmp / "items.parquet", index=False)
-        (tmp / "key.json").write_text(json.dumps({"inputs": digests, "options": options}, indent=2, default=str))
+        meta = {"inputs": digests, "options": options, "dropped": data.dropped}
+        (tmp / "key.json").write_text(json.dumps(meta, indent=2, default=str))
         (tmp / "done").write_text("")
-        if entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)
-        os.replace(tmp, entry)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

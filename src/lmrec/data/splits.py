@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lmrec.errors import ConfigError
+
 TRAIN, VAL, TEST = 0, 1, 2
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
 
@@ -14,7 +16,7 @@ SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
 def random_ratio_split(num_rows: int, ratios: Sequence[float], seed: int) -> np.ndarray:
     """Shuffle all interactions with `seed` and cut them by `ratios` (normalised, e.g. 8:1:1)."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise ValueError(f"data.split.ratios={list(ratios)}; expected three non-negative numbers, e.g. [8, 1, 1]")
+        raise ConfigError(f"data.split.ratios={list(ratios)}; expected three non-negative numbers, e.g. [8, 1, 1]")
     fractions = np.asarray(ratios, dtype=np.float64) / float(sum(ratios))
     n_train = int(round(fractions[0] * num_rows))
     n_val = int(round(fractions[1] * num_rows))
@@ -54,4 +56,4 @@ def make_split(
         return random_ratio_split(len(users), ratios, seed)
     if strategy == "temporal_loo":
         return temporal_leave_one_out(users, timestamps)
-    raise ValueError(f"data.split.strategy={strategy!r}; expected 'random' or 'temporal_loo'")
+    raise ConfigError(f"data.split.strategy={strategy!r}; expected 'random' or 'temporal_loo'")

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from lmrec.errors import ConfigError
+
 FIELDS = ("title", "genres", "tags")
 NO_GENRES = "(no genres listed)"
 
@@ -22,13 +24,13 @@ def template_fields(segment: str) -> list[str]:
 def validate_template(segments: Sequence[str]) -> None:
     """Fail at config time, not after minutes of work, on a field the data does not have."""
     if isinstance(segments, str) or not segments:
-        raise ValueError(
+        raise ConfigError(
             "data.text.template must be a non-empty list of segments, e.g. ['{title}', 'Genres: {genres}']"
         )  # noqa: E501
     for segment in segments:
         for name in template_fields(segment):
             if name not in FIELDS:
-                raise ValueError(
+                raise ConfigError(
                     f"data.text.template segment {segment!r} uses unknown field {{{name}}}; known fields: {FIELDS}"
                 )
 

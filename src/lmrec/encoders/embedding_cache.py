@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +18,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from lmrec.encoders.resolve import resolve_model_dir, weights_fingerprint
+from lmrec.atomic import atomic_path
+from lmrec.encoders.options import check_encoder_options
+from lmrec.encoders.resolve import canonical_name, resolve_model_dir, tokenizer_fingerprint, weights_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class EmbeddingKey:
 
     model: str
     weights_sha256: str
+    tokenizer_sha256: str
     texts_sha256: str
     template: str
     max_length: int
@@ -51,10 +52,12 @@ def texts_fingerprint(texts: Sequence[str]) -> str:
 
 def embedding_key(encoder_cfg: dict, texts: Sequence[str], template: str) -> EmbeddingKey:
     """Build the key without loading the model, so a warm cache never pays for model start-up."""
+    check_encoder_options(str(encoder_cfg.get("pooling", "mean")), int(encoder_cfg.get("max_length", 128)))
     model_dir = resolve_model_dir(encoder_cfg["name_or_path"], encoder_cfg.get("revision"))
     return EmbeddingKey(
-        model=str(encoder_cfg["name_or_path"]),
+        model=canonical_name(str(encoder_cfg["name_or_path"])),
         weights_sha256=weights_fingerprint(model_dir),
+        tokenizer_sha256=tokenizer_fingerprint(model_dir),
         texts_sha256=texts_fingerprint(texts),
         template=template,
         max_length=int(encoder_cfg.get("max_length", 128)),
@@ -108,13 +111,7 @@ def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> torch.Tenso
 
 
 def _write_atomic(path: Path, embeddings: torch.Tensor, key: EmbeddingKey) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        meta = {"key": json.dumps(asdict(key), sort_keys=True)}
-        save_file({"embeddings": embeddings.contiguous()}, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(
+            {"embeddings": embeddings.contiguous()}, str(tmp), metadata={"key": json.dumps(asdict(key), sort_keys=True)}
+        )

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from lmrec.data.checksums import sha256_file
+from lmrec.errors import EncoderUnavailableError, MissingInputError
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,11 @@ def resolve_model_dir(name_or_path: str, revision: str | None = None) -> Path:
     through the hub client (which uses its local cache, or downloads where a network exists).
     """
     local = Path(name_or_path).expanduser()
+    if name_or_path.startswith(("/", ".", "~")) and not local.is_dir():
+        raise MissingInputError(f"model.encoder.name_or_path={name_or_path}: no such folder")
     if local.is_dir():
         if not (local / "config.json").is_file():
-            raise FileNotFoundError(f"encoder folder {local} has no config.json; is it a transformers model?")
+            raise MissingInputError(f"encoder folder {local} has no config.json; is it a transformers model?")
         return local.resolve()
     if name_or_path in PACKAGED_MINILM_ALIASES and revision is None:
         packaged = packaged_minilm_path()
@@ -55,21 +58,38 @@ def resolve_model_dir(name_or_path: str, revision: str | None = None) -> Path:
         folder = snapshot_download(
             repo_id=name_or_path,
             revision=revision,
-            allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors"],
+            allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors", "*.bin"],
         )
     except Exception as err:  # the hub client raises many types; the user needs one clear message
-        raise OSError(
+        raise EncoderUnavailableError(
             f"could not load encoder {name_or_path!r}: not a local folder, not the packaged MiniLM, and the hub "
             f"gave {type(err).__name__}: {err}. Pass a local path via model.encoder.name_or_path=/path/to/model."
         ) from err
     return Path(folder)
 
 
+def canonical_name(name_or_path: str) -> str:
+    """One name per model, so `minilm` and the hub id of the same packaged weights share cache entries."""
+    return "sentence-transformers/all-MiniLM-L6-v2" if name_or_path in PACKAGED_MINILM_ALIASES else name_or_path
+
+
+def tokenizer_fingerprint(model_dir: Path) -> str:
+    """SHA-256 over the tokenizer files: the same weights with another vocabulary give other vectors."""
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file() and (
+            path.name.startswith(("tokenizer", "special_tokens", "vocab")) or path.suffix == ".model"
+        ):
+            digest.update(path.name.encode())
+            digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
 def weights_fingerprint(model_dir: Path) -> str:
     """SHA-256 over the weight files of a model folder (sorted by name), the weights' identity in cache keys."""
     files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no weight files (*.safetensors, *.bin) in encoder folder {model_dir}")
+        raise MissingInputError(f"no weight files (*.safetensors, *.bin) in encoder folder {model_dir}")
     if len(files) == 1:
         return sha256_file(files[0])
     digest = hashlib.sha256()

@@ -10,12 +10,11 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
+from lmrec.encoders.options import POOLINGS, check_encoder_options
 from lmrec.encoders.resolve import resolve_model_dir
 from lmrec.progress import progress_bar
 
 log = logging.getLogger(__name__)
-
-POOLINGS = ("mean", "cls")
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -45,10 +44,7 @@ class TextEncoder(nn.Module):
         trust_remote_code: bool = False,
     ) -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"model.encoder.pooling={pooling!r}; expected one of {POOLINGS}")
-        if max_length < 2:
-            raise ValueError(f"model.encoder.max_length={max_length}; expected at least 2")
+        check_encoder_options(pooling, max_length)
         self.model_dir: Path = resolve_model_dir(name_or_path, revision)
         self.name_or_path = name_or_path
         self.pooling = pooling
