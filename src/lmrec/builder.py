@@ -56,6 +56,7 @@ def build_task(cfg: DictConfig) -> nn.Module:
 
 
 def uses_text(cfg: DictConfig) -> bool:
+    """Whether the configured item tower needs the text encoder (declared by the tower class)."""
     return bool(getattr(get_class(cfg.model.item_tower._target_), "uses_text", False))
 
 

@@ -75,6 +75,7 @@ def text_embeddings_from(state: dict[str, torch.Tensor]) -> torch.Tensor | None:
 
 
 def check_same_data(run_dir: Path, key: str) -> None:
+    """Refuse to evaluate a run on data other than the data it trained on (fingerprints from run.json)."""
     info = run_dir / "run.json"
     recorded = json.loads(info.read_text()).get("data_key") if info.is_file() else None
     if recorded and recorded != key:

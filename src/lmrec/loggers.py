@@ -32,6 +32,7 @@ def wandb_credentials_available() -> bool:
 
 
 def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
+    """One Lightning logger per entry of the `logger` group; W&B goes offline by itself without credentials."""
     loggers: list[Logger] = []
     for name, cfg in (logger_cfg or {}).items():
         if not isinstance(cfg, DictConfig) or "_target_" not in cfg:

@@ -11,6 +11,11 @@ from torch import nn
 
 
 class RecommenderModule(pl.LightningModule):
+    """Scores (user, item) pairs with towers + head; the task turns scores into a loss and metrics.
+
+    Evaluation metrics live in torchmetrics objects so that multi-process runs sync exact sums, not means of means.
+    """
+
     def __init__(
         self,
         item_tower: nn.Module,
@@ -37,10 +42,12 @@ class RecommenderModule(pl.LightningModule):
         return self._frozen_item_vectors if self._frozen_item_vectors is not None else self.item_tower.all_items()
 
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits for aligned (user, item) pairs; what training losses and the rating metrics need."""
         u = self.user_tower(users, self._item_vectors_for_users())
         return self.head(u, self.item_tower(items), users, items)
 
     def score_all_items(self, users: torch.Tensor) -> torch.Tensor:
+        """Logits [users, all items] for full-ranking evaluation, from item vectors computed once per pass."""
         item_vectors = (
             self._frozen_item_vectors if self._frozen_item_vectors is not None else self.item_tower.all_items()
         )
@@ -94,6 +101,7 @@ class RecommenderModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
 
     def parameter_counts(self) -> dict[str, float]:
+        """Total and trainable parameters: half of the "at what cost" question."""
         total = sum(p.numel() for p in self.parameters())
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         return {"total": total, "trainable": trainable, "trainable_pct": 100.0 * trainable / max(1, total)}

@@ -13,6 +13,8 @@ import torch
 
 
 class CSRMatrix(NamedTuple):
+    """Which items each user interacted with: row offsets into a flat, row-sorted column array."""
+
     crow: torch.Tensor  # [num_rows + 1] offsets into col
     col: torch.Tensor  # [nnz] column of each stored entry, sorted within a row
     shape: tuple[int, int]

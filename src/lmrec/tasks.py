@@ -22,11 +22,15 @@ from lmrec.metrics import RankingMetricAccumulator, metric_names
 
 
 class Scorer(Protocol):
+    """What a task needs from a model: pair scores and scores against the whole catalogue."""
+
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
     def score_all_items(self, users: torch.Tensor) -> torch.Tensor: ...
 
 
 class RatingTask(nn.Module):
+    """Explicit ratings: sigmoid of the logit mapped onto [rating_min, rating_max]."""
+
     def __init__(self, rating_min: float = 0.5, rating_max: float = 5.0, positive_threshold: float = 4.0) -> None:
         super().__init__()
         if not rating_min < rating_max:
@@ -65,6 +69,8 @@ class RatingTask(nn.Module):
 
 
 class RankingTask(nn.Module):
+    """Implicit feedback: positives against sampled negatives; evaluated by full ranking."""
+
     def __init__(self, loss: str = "bpr", ks: Sequence[int] = (5, 10, 20)) -> None:
         super().__init__()
         if loss not in ("bce", "bpr"):

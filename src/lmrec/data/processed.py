@@ -71,6 +71,7 @@ def input_digests(root: Path, verify: bool) -> dict[str, str]:
 
 
 def processed_key(digests: dict[str, str], options: dict) -> str:
+    """The cache key of processed tables: changes with any input file or any option that shapes them."""
     payload = json.dumps({"v": CACHE_VERSION, "inputs": digests, "options": options}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 

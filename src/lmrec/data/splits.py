@@ -52,6 +52,7 @@ def temporal_leave_one_out(users: np.ndarray, timestamps: np.ndarray) -> np.ndar
 def make_split(
     strategy: str, users: np.ndarray, timestamps: np.ndarray, ratios: Sequence[float], seed: int
 ) -> np.ndarray:
+    """One split code per interaction for `data.split.strategy`."""
     if strategy == "random":
         return random_ratio_split(len(users), ratios, seed)
     if strategy == "temporal_loo":
