@@ -88,7 +88,7 @@ def test_wandb_offline_run_records_metrics_config_params_and_stats(trained):
     assert config["model"]["item_tower"]["name"] == "text" and config["seed"] == 42
     assert config["params"]["trainable"] > 0 and config["params"]["encoder_frozen"] == 22_713_728
     assert config["data_stats"]["users"] == 30 and config["data_stats"]["interactions"] > 0
-    assert {"val/rmse", "val/mae", "val/auc", "test/rmse", "train/loss_epoch"} <= logged["history_keys"]
+    assert {"val/rmse", "val/mae", "val/auc", "test/rmse", "train/loss"} <= logged["history_keys"]
     metrics = json.loads((trained["dir"] / "metrics.json").read_text())
     assert logged["summary"]["best/val/rmse"] == pytest.approx(metrics["best/val/rmse"])
     assert logged["summary"]["test/rmse"] == pytest.approx(metrics["test/rmse"])

@@ -57,7 +57,10 @@ class RecommenderModule(pl.LightningModule):
     # -- training --------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.task.training_loss(self, batch)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["users"]))
+        # `train/loss` is the epoch mean (the name checkpoints and sweeps use); `train/loss_step` the per-step curve.
+        size = len(batch["users"])
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False, batch_size=size)
         return loss
 
     # -- evaluation: item vectors are computed once per pass, not once per batch --------------------------------
