@@ -49,8 +49,6 @@ ENCODER_CFG = {
 }
 
 
-
-
 class NaiveTextItemTower(nn.Module):
     """The no-cache baseline: tokenize and encode the items' texts on every call, then project."""
 

@@ -33,8 +33,6 @@ from benchutil import machine_info, write_json
 REPO = Path(__file__).resolve().parents[1]
 
 
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=str(REPO / "data" / "ml-latest-small"), help="MovieLens folder")

@@ -86,18 +86,19 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     if best_value is not None:
         summary[f"best/{monitor}"] = best_value
     if trainer.is_global_zero:
+        data = datamodule.prepare()
         write_json_atomic(output_dir / "metrics.json", summary)
         write_json_atomic(
             output_dir / "run.json",
             {
-                "checkpoint": str(checkpoint.relative_to(output_dir)) if checkpoint else None,
+                "checkpoint": _relative(checkpoint, output_dir) if checkpoint else None,
                 "monitor": monitor,
                 "best_value": best_value,
                 "params": counts,
                 "data_stats": stats,
-                "data_key": datamodule.prepare().key,
-                "data_inputs_sha256": datamodule.prepare().input_sha256,
-                "data_dropped_rows": datamodule.prepare().dropped,
+                "data_key": data.key,
+                "data_inputs_sha256": data.input_sha256,
+                "data_dropped_rows": data.dropped,
                 "epochs": trainer.current_epoch,
                 "seconds": time.perf_counter() - started,
             },
@@ -106,6 +107,14 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
             print(f"W&B run saved offline. Upload it with:\n  {command}")
     log.info("test metrics: %s", json.dumps(metrics, indent=1))
     return metrics
+
+
+def _relative(path: Path, root: Path) -> str:
+    """A path inside the run folder is stored relative to it, so the folder can be moved."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path.resolve())
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> Path | None:
