@@ -26,6 +26,7 @@ HIDDEN_PREFIXES = ("logger=", "hydra.", "paths.")
 def collect(root: Path, average_over: list[str]) -> list[dict]:
     """One entry per configuration: the overrides that name it and every run's metrics."""
     groups: dict[str, dict] = {}
+
     def natural(path: Path) -> list:  # job 2 before job 10
         return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
 
