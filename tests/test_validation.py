@@ -136,3 +136,10 @@ def test_eval_uses_checkpoint_embeddings_and_refuses_other_data(tiny_bert_dir, b
     (other / "ratings.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match="differs from the data the run trained on"):
         evaluate(_eval_cfg(run_dir, tmp_path / "eval2", tmp_path / "fresh-cache", data_dir=str(tmp_path / "other")))
+
+
+def test_bad_trainer_option_fails_before_any_data_work(tmp_path):
+    cfg = compose_train(["trainer.precision=bogus", "logger=csv"], tmp_path / "out", tmp_path / "cache")
+    with pytest.raises(ConfigError, match="pytorch_lightning.Trainer: Precision 'bogus' is invalid"):
+        run(cfg, tmp_path / "out")
+    assert not (tmp_path / "cache").exists()

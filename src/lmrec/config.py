@@ -25,10 +25,12 @@ if not OmegaConf.has_resolver("lmrec.project_root"):
 
 
 def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, but a bad-input error raised by the target comes out as itself.
+    """`hydra.utils.instantiate`, but errors caused by the config come out as one-line InputErrors.
 
-    Hydra wraps every exception from a constructor in InstantiationException; unwrapping ours (and Lightning's
-    misconfiguration errors) lets the entry points print one line instead of a traceback.
+    Hydra wraps every exception from a constructor in InstantiationException. Ours are unwrapped as they are; a
+    ValueError, TypeError or misconfiguration error from a third-party target (Trainer, logger, callback,
+    optimizer) means its arguments were wrong, so it becomes a ConfigError naming the target. Anything else
+    keeps its traceback.
     """
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
@@ -42,6 +44,7 @@ def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
         cause = err.__cause__
         if isinstance(cause, InputError):
             raise cause from None
-        if isinstance(cause, MisconfigurationException):
-            raise ConfigError(f"{cfg.get('_target_', 'config')}: {cause}") from None
+        target = str(cfg.get("_target_", "config")) if hasattr(cfg, "get") else "config"
+        if not target.startswith("lmrec.") and isinstance(cause, ValueError | TypeError | MisconfigurationException):
+            raise ConfigError(f"{target}: {cause}") from None
         raise
