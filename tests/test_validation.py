@@ -7,6 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
@@ -136,6 +137,13 @@ def test_eval_uses_checkpoint_embeddings_and_refuses_other_data(tiny_bert_dir, b
     (other / "ratings.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match="differs from the data the run trained on"):
         evaluate(_eval_cfg(run_dir, tmp_path / "eval2", tmp_path / "fresh-cache", data_dir=str(tmp_path / "other")))
+
+    if not torch.cuda.is_available():  # a GPU-trained run on a CPU-only machine: say how to evaluate it anyway
+        saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+        saved.trainer.accelerator = "gpu"
+        OmegaConf.save(saved, run_dir / ".hydra" / "config.yaml")
+        with pytest.raises(ConfigError, match="pass accelerator=cpu"):
+            evaluate(_eval_cfg(run_dir, tmp_path / "eval3", tmp_path / "fresh-cache"))
 
 
 def test_bad_trainer_option_fails_before_any_data_work(tmp_path):

@@ -94,13 +94,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(run_cfg.seed, workers=True)
     loggers = build_loggers(cfg.logger) if cfg.get("logger") else []
-    trainer: pl.Trainer = instantiate_checked(
-        run_cfg.trainer,
-        logger=loggers or False,
-        callbacks=[],
-        default_root_dir=str(output_dir),
-        enable_checkpointing=False,
-    )
+    try:
+        trainer: pl.Trainer = instantiate_checked(
+            run_cfg.trainer,
+            logger=loggers or False,
+            callbacks=[],
+            default_root_dir=str(output_dir),
+            enable_checkpointing=False,
+        )
+    except ConfigError as err:
+        raise ConfigError(
+            f"{err} (the run trained with trainer.accelerator={run_cfg.trainer.accelerator}; "
+            "pass accelerator=cpu or accelerator=gpu to evaluate elsewhere)"
+        ) from None
     datamodule = build_datamodule(run_cfg, output_dir)
     check_same_data(run_dir, datamodule.prepare().key)
     state = load_weights(ckpt)
