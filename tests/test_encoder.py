@@ -74,3 +74,13 @@ def test_damaged_cache_file_is_re_encoded(tiny_bert_dir, tmp_path):
     path.write_bytes(b"garbage")
     again, hit = load_or_encode(cfg, TEXTS, "tpl", tmp_path)
     assert not hit and torch.allclose(first, again)
+
+
+def test_progress_is_logged_in_tenths_when_not_on_a_terminal(caplog):
+    from lmrec.progress import progress_bar
+
+    with caplog.at_level(logging.INFO, logger="lmrec.progress"), progress_bar("encoding", total=100) as advance:
+        for _ in range(25):
+            advance(4)
+    lines = [r.getMessage() for r in caplog.records if r.name == "lmrec.progress"]
+    assert lines == [f"encoding: {n}/100" for n in (12, 20, 32, 40, 52, 60, 72, 80, 92, 100)]
