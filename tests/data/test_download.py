@@ -121,3 +121,15 @@ def test_existing_other_directory_is_not_overwritten(tmp_path: Path, good_url: s
     with pytest.raises(FileExistsError):
         download_movielens("ml-latest-small", dest, url=good_url)
     assert (dest / "notes.txt").read_text() == "mine"
+
+
+def test_command_line_downloads_and_reports_failures(tmp_path: Path, good_url: str, capsys) -> None:
+    from lmrec.data.download import main
+
+    dest = tmp_path / "fresh" / "ml-latest-small"
+    assert main(["ml-latest-small", "--dest", str(dest), "--url", good_url]) == 0
+    assert f"paths.data_dir={dest.parent}" in capsys.readouterr().out
+    assert verify_checksums(dest) == packaged_checksums("ml-latest-small")
+    bad_url = make_zip(tmp_path / "bad.zip", replace={"ratings.csv": b"userId,movieId,rating,timestamp\n"})
+    assert main(["ml-latest-small", "--dest", str(tmp_path / "other"), "--url", bad_url]) == 2
+    assert "ChecksumError" in capsys.readouterr().out and not (tmp_path / "other").exists()

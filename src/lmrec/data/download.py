@@ -170,3 +170,28 @@ def _extract(archive: Path, target: Path) -> Path:
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`lmrec-download ml-latest-small [--dest DIR] [--url URL]`: fetch and verify a dataset for `paths.data_dir`."""
+    import argparse
+
+    from lmrec.errors import InputError
+
+    parser = argparse.ArgumentParser(prog="lmrec-download", description=main.__doc__)
+    parser.add_argument("name", choices=sorted(KNOWN_DATASETS), help="dataset to fetch")
+    parser.add_argument("--dest", type=Path, default=None, help="target folder (default: data/<name>)")
+    parser.add_argument("--url", default=None, help="download from this address instead (a mirror)")
+    args = parser.parse_args(argv)
+    dest = args.dest or Path("data") / args.name
+    try:
+        path = download_movielens(args.name, dest, url=args.url)
+    except (InputError, OSError, zipfile.BadZipFile) as err:
+        print(f"lmrec-download: {type(err).__name__}: {err}")
+        return 2
+    print(f"{args.name} verified at {path}; train on it with paths.data_dir={path.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
