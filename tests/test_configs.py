@@ -46,6 +46,7 @@ VARIANTS = [
     ["model/item_tower=id", "model/user_tower=id", "model/head=mlp", "task=rating"],
     ["model/item_tower=text", "model/user_tower=history", "model/head=dot", "task=ranking", "task.loss=bce"],
     ["model/item_tower=hybrid", "model.item_tower.combine=concat", "task=rating", "data.split.strategy=temporal_loo"],
+    ["model.scheduler={_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,patience:0}", "task=ranking"],
 ]
 
 
@@ -70,4 +71,6 @@ def test_model_variants_train_and_test(overrides, tiny_bert_dir, tmp_path):
     assert all(math.isfinite(v) for v in metrics.values())
     assert all(stored[k] == pytest.approx(v) for k, v in metrics.items())
     assert stored[f"best/{cfg.task.monitor}"] is not None
-    assert list((tmp_path / "out" / "checkpoints").glob("epoch*.ckpt"))
+    info = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert info["checkpoint"].startswith("checkpoints/epoch")  # the best checkpoint, not last.ckpt
+    assert (tmp_path / "out" / info["checkpoint"]).is_file()

@@ -65,6 +65,20 @@ def test_embedding_cache_hit_on_second_call_and_key_changes(tiny_bert_dir, tmp_p
     assert embedding_key({**cfg, "pooling": "cls"}, TEXTS, "tpl").digest() != base
     assert embedding_key(cfg, TEXTS, "other template").digest() != base
     assert embedding_key(cfg, TEXTS[:-1], "tpl").digest() != base
+    assert embedding_key({**cfg, "normalize": True}, TEXTS, "tpl").digest() != base
+
+
+def test_embedding_key_covers_the_tokenizer(tiny_bert_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "enc"
+    shutil.copytree(tiny_bert_dir, copy)
+    cfg = {"name_or_path": str(copy), "pooling": "mean", "max_length": 16}
+    before = embedding_key(cfg, TEXTS, "tpl").digest()
+    (copy / "tokenizer_config.json").write_text(
+        (copy / "tokenizer_config.json").read_text().replace("{", '{"x": 1, ', 1)
+    )
+    assert embedding_key(cfg, TEXTS, "tpl").digest() != before
 
 
 def test_damaged_cache_file_is_re_encoded(tiny_bert_dir, tmp_path):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
 import pytest
 import torch
 
@@ -97,3 +98,66 @@ def test_negative_sampling_is_uniform_over_non_positives():
         assert torch.allclose(counts[sorted(allowed)], torch.full((len(allowed),), 1 / len(allowed)), atol=0.02)
     with pytest.raises(ValueError, match="every item"):
         NegativeSampledBatches(torch.tensor([0, 0]), torch.tensor([0, 1]), num_items=2, num_negatives=1)
+
+
+def test_concurrent_builders_of_one_cache_entry_both_succeed(tmp_path):
+    from lmrec.atomic import publish_dir
+
+    target = tmp_path / "entry"
+    with publish_dir(target) as slow:  # both are built before either publishes
+        (slow / "done").write_text("slow")
+        with publish_dir(target) as fast:
+            (fast / "done").write_text("fast")
+        assert (target / "done").read_text() == "fast"
+    assert (target / "done").read_text() == "fast"  # the first to publish wins; the later copy is discarded
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]
+
+
+def test_damaged_processed_entry_is_rebuilt(bundled_data, tmp_path):
+    first = _module(bundled_data, tmp_path).prepare()
+    (entry,) = (tmp_path / "processed").iterdir()
+    (entry / "interactions.parquet").write_bytes(b"not parquet")
+    again = _module(bundled_data, tmp_path).prepare()
+    assert not again.cache_hit and again.interactions.equals(first.interactions)
+    assert _module(bundled_data, tmp_path).prepare().cache_hit
+
+
+def test_checksum_mismatch_stops_loading(bundled_data, tmp_path):
+    from lmrec.data.checksums import ChecksumError
+
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("ratings.csv", "movies.csv", "tags.csv", "SHA256SUMS"):
+        (root / name).write_bytes((bundled_data / name).read_bytes())
+    (root / "ratings.csv").write_text((root / "ratings.csv").read_text().replace("1,1,4.0,", "1,1,3.0,", 1))
+    with pytest.raises(ChecksumError, match="ratings.csv"):
+        RecDataModule(root=str(root), cache_dir=str(tmp_path / "cache")).prepare()
+    RecDataModule(root=str(root), cache_dir=None, verify_checksums=False).prepare()  # explicit opt-out
+
+
+def test_each_exported_file_is_its_split_with_original_ids(bundled_data, tmp_path):
+    from lmrec.data.export import export_split
+
+    data = _module(bundled_data, tmp_path).prepare()
+    paths = export_split(data, tmp_path / "split")
+    for name, path in paths.items():
+        exported = pd.read_csv(path)
+        part = data.split(name)
+        assert len(exported) == len(part)
+        assert exported["user"].tolist() == data.users["user_id"].to_numpy()[part["user_idx"]].tolist()
+        assert exported["item"].tolist() == data.items["item_id"].to_numpy()[part["item_idx"]].tolist()
+
+
+def test_loaders_serve_their_own_split(bundled_data, tmp_path):
+    module = _module(bundled_data, tmp_path, eval_batch_size=100000, batch_size=100000)
+    data = module.prepare()
+    for loader, name in (
+        (module.train_dataloader(), "train"),
+        (module.val_dataloader(), "val"),
+        (module.test_dataloader(), "test"),
+    ):
+        (batch,) = list(loader)
+        part = data.split(name)
+        assert sorted(zip(batch["users"].tolist(), batch["items"].tolist(), strict=True)) == sorted(
+            zip(part["user_idx"].tolist(), part["item_idx"].tolist(), strict=True)
+        )

@@ -48,8 +48,8 @@ def test_random_split_has_ratio_sizes_and_is_seeded():
 
 def test_temporal_leave_one_out_matches_brute_force():
     rng = np.random.default_rng(0)
-    users = rng.integers(0, 30, size=400)
-    timestamps = rng.integers(0, 50, size=400)  # many ties: file order must break them
+    users = np.r_[rng.integers(0, 30, size=400), [40, 41, 41, 42, 42, 42]]  # users 40-42: 1, 2, 3 interactions
+    timestamps = np.r_[rng.integers(0, 50, size=400), [5, 5, 6, 7, 8, 9]]  # many ties: file order must break them
     codes = temporal_leave_one_out(users, timestamps)
     for user in np.unique(users):
         rows = [i for i in range(len(users)) if users[i] == user]
@@ -59,6 +59,7 @@ def test_temporal_leave_one_out_matches_brute_force():
             expected[ordered[-1]] = TEST
             expected[ordered[-2]] = VAL
         assert {i: int(codes[i]) for i in rows} == expected
+    assert [int(c) for c in codes[-6:]] == [TRAIN, TRAIN, TRAIN, TRAIN, VAL, TEST]
 
 
 def test_bad_split_options_raise():

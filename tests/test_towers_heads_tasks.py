@@ -93,3 +93,32 @@ def test_ranking_losses():
     assert torch.allclose(bce, expected)
     with pytest.raises(ValueError, match="task.loss"):
         RankingTask("hinge")
+
+
+def test_hybrid_concat_mixes_text_and_id_vectors():
+    hybrid = HybridItemTower(torch.randn(6, 10), num_items=6, dim=3, combine="concat")
+    items = torch.tensor([1, 4])
+    expected = hybrid.mix(torch.cat([hybrid.text(items), hybrid.ids(items)], dim=-1))
+    assert torch.allclose(hybrid(items), expected)
+    assert torch.allclose(hybrid.all_items()[items], expected)
+
+
+def test_rating_metrics_against_numpy():
+    import numpy as np
+
+    task = RatingTask(0.5, 5.0, positive_threshold=4.0)
+    logits = torch.tensor([[2.0, -1.0, 0.0, 1.0]])
+    batch = {
+        "users": torch.zeros(4, dtype=torch.long),
+        "items": torch.arange(4),
+        "ratings": torch.tensor([5.0, 1.0, 4.0, 3.5]),
+    }
+    metrics = task.make_metrics()
+    task.update_metrics(metrics, _FixedScorer(logits), batch)
+    predicted = 0.5 + 4.5 / (1 + np.exp(-logits[0].numpy().astype(np.float64)))
+    truth = batch["ratings"].numpy()
+    assert float(metrics["rmse"].compute()) == pytest.approx(np.sqrt(np.mean((predicted - truth) ** 2)), rel=1e-5)
+    assert float(metrics["mae"].compute()) == pytest.approx(np.mean(np.abs(predicted - truth)), rel=1e-5)
+    # positives (rating >= 4): 5.0 (logit 2) and exactly 4.0 (logit 0); negatives have logits -1 and 1.
+    # Pairs won: 2 by the first positive, 1 by the second -> AUC 3/4 (with '>' instead of '>=' it would be 1).
+    assert float(metrics["auc"].compute()) == pytest.approx((2 + 1) / 4)

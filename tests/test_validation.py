@@ -41,6 +41,7 @@ def test_monitor_must_be_a_metric_of_the_task(tmp_path):
         ("data.split.ratios=[1,0,0]", "the val split is empty"),
         ("data.max_users=0", "data.max_users=0"),
         ("data.split.ratios=[1,1]", "data.split.ratios"),
+        ("data.num_negatives=0", "data.num_negatives=0"),
         ('data.text.template=["{plot}"]', "unknown field"),
     ],
 )
@@ -60,6 +61,8 @@ def test_bad_data_options_fail_while_loading(override, message, tmp_path):
         (["model.encoder.pooling=max"], "model.encoder.pooling"),
         (["model.dim=0"], "model.dim=0"),
         (["model/head=mlp", "model.head.hidden=[]"], "model.head.hidden"),
+        (["model.optimizer.lr=-1"], "model.optimizer / model.scheduler: Invalid learning rate"),
+        (["model.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true}"], "step_size"),
     ],
 )
 def test_bad_model_options_fail_before_the_encoder_runs(overrides, message, tmp_path):

@@ -6,6 +6,7 @@ never leave a truncated file that looks valid.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -33,16 +34,22 @@ def atomic_path(target: Path, mode: int = 0o644) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `target`; on success it replaces `target`, on error it is removed."""
+def publish_dir(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; on success it becomes `target` unless `target` already exists.
+
+    For content-addressed cache entries: when two jobs build the same entry at once, the first to publish wins
+    and the other's identical copy is discarded. A published entry is never deleted under a reader's feet.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         yield tmp
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.is_dir():
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -115,9 +115,22 @@ def build_model(
 
     with torch.random.fork_rng():  # the dry run must not shift the real model's initialisation
         components(lambda: torch.zeros(1, width))
+        optimizer, scheduler = build_optimizer(cfg)
     real = components(
         (lambda: text_embeddings) if text_embeddings is not None else (lambda: item_text_embeddings(cfg, datamodule))
     )
+    return RecommenderModule(task=task, optimizer=optimizer, scheduler=scheduler, monitor=str(cfg.task.monitor), **real)
+
+
+def build_optimizer(cfg: DictConfig) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """The optimizer and scheduler factories, tried once on a stand-in parameter so bad settings (a negative
+    learning rate, a missing argument) fail now rather than when `fit` starts."""
     optimizer = instantiate_checked(cfg.model.optimizer)
     scheduler = instantiate_checked(cfg.model.scheduler) if cfg.model.get("scheduler") else None
-    return RecommenderModule(task=task, optimizer=optimizer, scheduler=scheduler, **real)
+    try:
+        trial = optimizer(params=[nn.Parameter(torch.zeros(1))])
+        if scheduler is not None:
+            scheduler(optimizer=trial)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"model.optimizer / model.scheduler: {err}") from None
+    return optimizer, scheduler

@@ -24,6 +24,7 @@ class RecommenderModule(pl.LightningModule):
         task: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
+        monitor: str | None = None,
     ) -> None:
         super().__init__()
         self.item_tower = item_tower
@@ -32,6 +33,7 @@ class RecommenderModule(pl.LightningModule):
         self.task = task
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.monitor = monitor
         self.metrics = nn.ModuleDict({split: task.make_metrics() for split in ("val", "test")})
         self._frozen_item_vectors: torch.Tensor | None = None
 
@@ -101,7 +103,11 @@ class RecommenderModule(pl.LightningModule):
         optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+        # `monitor` lets metric-driven schedulers (ReduceLROnPlateau) watch the same metric as checkpointing.
+        scheduler: dict[str, Any] = {"scheduler": self.scheduler_factory(optimizer=optimizer)}
+        if self.monitor:
+            scheduler["monitor"] = self.monitor
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def parameter_counts(self) -> dict[str, float]:
         """Total and trainable parameters: half of the "at what cost" question."""

@@ -212,7 +212,6 @@ def test_empty_file(tmp_path: Path) -> None:
     [
         ("ratings.csv", "3,1,4.0\n", NEXT_RATING_LINE, None, "malformed row: expected 4 fields"),
         ("ratings.csv", "3,1,4.0,1,extra\n", NEXT_RATING_LINE, None, "got 5"),
-        ("ratings.csv", "\n", NEXT_RATING_LINE, None, "got 0"),
         ("ratings.csv", ",1,4.0,964982703\n", NEXT_RATING_LINE, "userId", "got an empty field"),
         ("ratings.csv", "u3,1,4.0,964982703\n", NEXT_RATING_LINE, "userId", "expected an integer user id"),
         ("ratings.csv", "3,1.0,4.0,964982703\n", NEXT_RATING_LINE, "movieId", "got '1.0'"),
@@ -389,3 +388,11 @@ def test_input_fingerprint_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match="file not found"):
         input_fingerprint(write_dataset(tmp_path, tags=None))
     assert set(input_fingerprint(tmp_path, with_tags=False)) == {"ratings.csv", "movies.csv"}
+
+
+def test_blank_lines_hold_no_record_and_keep_line_numbers(tmp_path: Path) -> None:
+    root = write_dataset(tmp_path, ratings=RATINGS + "\n" + "3,1,abc,964982703\n\n")
+    err = load_error(root)
+    assert_located(err, root, "ratings.csv", NEXT_RATING_LINE + 1, "rating")
+    clean = write_dataset(tmp_path / "clean", ratings=RATINGS + "\n\n")
+    assert len(load_movielens(clean, verify=False).ratings) == len(RATINGS.splitlines()) - 1

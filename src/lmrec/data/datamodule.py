@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lmrec.data.batches import (
     InteractionBatches,
@@ -59,6 +60,8 @@ class RecDataModule(pl.LightningDataModule):
             raise ConfigError(f"task kind {task_kind!r}; expected one of {TASK_KINDS}")
         if batch_size < 1 or eval_batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size}, data.eval_batch_size={eval_batch_size}; expected >= 1")
+        if int(num_negatives) < 1:
+            raise ConfigError(f"data.num_negatives={num_negatives}; expected at least 1")
         if max_users is not None and int(max_users) < 1:
             raise ConfigError(f"data.max_users={max_users}; expected a positive number of users, or null for all")
         if not rating_min < rating_max:
@@ -163,15 +166,27 @@ class RecDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.prepare()
 
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle if sampler is None else False,
+            sampler=sampler,
             collate_fn=identity_collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
+
+    @staticmethod
+    def _eval_sampler(dataset: Dataset) -> Sampler | None:
+        """Under DDP, each user (or row) is evaluated on exactly one rank.
+
+        Lightning's default DistributedSampler pads ranks to equal length by repeating samples, which would count
+        some users twice in the synced metric sums; evaluation then would not equal the single-process numbers.
+        """
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return UnrepeatedDistributedSampler(dataset, shuffle=False)
+        return None
 
     def train_dataloader(self) -> DataLoader:
         users, items, ratings = self._split_tensors[TRAIN]
@@ -183,10 +198,11 @@ class RecDataModule(pl.LightningDataModule):
 
     def _eval_loader(self, code: int) -> DataLoader:
         if self.task_kind == "rating":
-            return self._loader(InteractionBatches(*self._split_tensors[code]), self.eval_batch_size, False)
-        seen = (TRAIN,) if code == VAL else (TRAIN, VAL)
-        dataset = RankingEvalBatches(self.interaction_matrix(code), self.interaction_matrix(*seen))
-        return self._loader(dataset, self.eval_batch_size, shuffle=False)
+            dataset: Dataset = InteractionBatches(*self._split_tensors[code])
+        else:
+            seen = (TRAIN,) if code == VAL else (TRAIN, VAL)
+            dataset = RankingEvalBatches(self.interaction_matrix(code), self.interaction_matrix(*seen))
+        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=self._eval_sampler(dataset))
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(VAL)

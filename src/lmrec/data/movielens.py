@@ -245,6 +245,9 @@ def _read_csv(path: Path, required: Sequence[str], digests: dict[str, str]) -> _
     while True:
         try:
             for row in reader:
+                if not row:  # a blank line holds no record (editors often leave one at the end)
+                    prev_end = reader.line_num
+                    continue
                 starts.append(prev_end + 1)
                 prev_end = reader.line_num
                 rows.append(row)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lmrec.atomic import atomic_dir
+from lmrec.atomic import publish_dir
 from lmrec.data.checksums import read_sha256sums, sha256_file, verify_checksums
 from lmrec.data.errors import DataValidationError
 from lmrec.data.movielens import load_movielens
@@ -166,14 +167,15 @@ def _read_entry(entry: Path) -> ProcessedData | None:
             dropped=meta.get("dropped", {}),
             cache_hit=True,
         )
-    except Exception as err:  # a damaged entry is rebuilt, never trusted
-        log.warning("ignoring unreadable processed-data cache %s: %s", entry, err)
+    except Exception as err:  # a damaged entry is removed and rebuilt, never trusted
+        log.warning("removing unreadable processed-data cache %s: %s", entry, err)
+        shutil.rmtree(entry, ignore_errors=True)
         return None
 
 
 def _write_entry(entry: Path, data: ProcessedData, options: dict, digests: dict[str, str]) -> None:
-    """Write into a temporary folder and rename it into place, so readers never see half an entry."""
-    with atomic_dir(entry) as tmp:
+    """Write into a temporary folder and publish it whole, so readers never see half an entry."""
+    with publish_dir(entry) as tmp:
         data.interactions.to_parquet(tmp / "interactions.parquet", index=False)
         data.users.to_parquet(tmp / "users.parquet", index=False)
         data.items.to_parquet(tmp / "items.parquet", index=False)

@@ -56,10 +56,10 @@ def resolve_model_dir(name_or_path: str, revision: str | None = None) -> Path:
 
     try:
         folder = snapshot_download(
-            repo_id=name_or_path,
-            revision=revision,
-            allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors", "*.bin"],
+            repo_id=name_or_path, revision=revision, allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors"]
         )
+        if not any(Path(folder).glob("*.safetensors")):  # older repositories publish only pytorch_model.bin
+            folder = snapshot_download(repo_id=name_or_path, revision=revision, allow_patterns=["*.bin"])
     except Exception as err:  # the hub client raises many types; the user needs one clear message
         raise EncoderUnavailableError(
             f"could not load encoder {name_or_path!r}: not a local folder, not the packaged MiniLM, and the hub "
