@@ -59,14 +59,10 @@ def redact_secrets(value: Any) -> Any:
     return value
 
 
-def wandb_loggers(loggers: list[Logger]) -> list[WandbLogger]:
-    return [lg for lg in loggers if isinstance(lg, WandbLogger)]
-
-
 def finish_wandb(loggers: list[Logger], summary: dict[str, Any]) -> list[str]:
     """Write the run summary, close each W&B run, and return `wandb sync` commands for offline runs."""
     commands = []
-    for logger in wandb_loggers(loggers):
+    for logger in (lg for lg in loggers if isinstance(lg, WandbLogger)):
         run = logger.experiment
         run.summary.update(summary)
         offline = bool(getattr(run.settings, "_offline", False)) or run.settings.mode == "offline"

@@ -141,21 +141,20 @@ def load_movielens(
     )
 
 
-def input_fingerprint(root: Path, *, with_tags: bool = True) -> dict[str, str]:
+def input_fingerprint(root: Path, *, with_tags: bool = True, verify: bool = False) -> dict[str, str]:
     """Return ``{filename: sha256}`` of the files :func:`load_movielens` would parse.
 
-    Use it to fingerprint inputs without loading them. After a load, prefer
-    ``MovieLensTables.digests``, which holds the same mapping without hashing again.
+    Use it to fingerprint inputs without loading them; with ``verify`` the files listed in
+    ``SHA256SUMS`` are checked against it on the way (each file is hashed once). After a load,
+    prefer ``MovieLensTables.digests``, which holds the same mapping without hashing again.
     """
     root = Path(root)
     names = _input_files(with_tags)
-    digests: dict[str, str] = {}
     for name in names:
-        path = root / name
-        if not path.is_file():
-            raise DataValidationError(path, None, None, _missing_file_message(with_tags))
-        digests[name] = sha256_file(path)
-    return digests
+        if not (root / name).is_file():
+            raise DataValidationError(root / name, None, None, _missing_file_message(with_tags))
+    digests = _verify(root, names) if verify else {}
+    return {name: digests[name] if name in digests else sha256_file(root / name) for name in names}
 
 
 # --------------------------------------------------------------------------- reading

@@ -20,16 +20,14 @@ import numpy as np
 import pandas as pd
 
 from lmrec.atomic import publish_dir
-from lmrec.data.checksums import read_sha256sums, sha256_file, verify_checksums
 from lmrec.data.errors import DataValidationError
-from lmrec.data.movielens import load_movielens
+from lmrec.data.movielens import input_fingerprint, load_movielens
 from lmrec.data.splits import SPLIT_NAMES, make_split
 from lmrec.data.texts import build_item_texts, validate_template
 from lmrec.errors import MissingInputError
 
 log = logging.getLogger(__name__)
 
-INPUT_FILES = ("ratings.csv", "movies.csv", "tags.csv")
 CACHE_VERSION = 1
 
 
@@ -61,14 +59,7 @@ class ProcessedData:
 
 def input_digests(root: Path, verify: bool) -> dict[str, str]:
     """SHA-256 of each input file, verified against SHA256SUMS when the dataset ships one."""
-    if verify and (root / "SHA256SUMS").is_file():
-        listed = read_sha256sums(root / "SHA256SUMS")
-        wanted = [name for name in INPUT_FILES if name in listed]
-        digests = verify_checksums(root, files=wanted)
-        return {name: digests[name] for name in wanted} | {
-            name: sha256_file(root / name) for name in INPUT_FILES if name not in listed and (root / name).is_file()
-        }
-    return {name: sha256_file(root / name) for name in INPUT_FILES if (root / name).is_file()}
+    return input_fingerprint(root, with_tags=(root / "tags.csv").is_file(), verify=verify)
 
 
 def processed_key(digests: dict[str, str], options: dict) -> str:
