@@ -42,13 +42,16 @@ def _payloads(data: bytes):
 
 
 def read_run(path: Path) -> dict:
-    """{'config': {key: value}, 'history_keys': set, 'summary': {key: value}} of one offline run file."""
+    """{'config': {key: value}, 'history_keys': set, 'summary': {key: value}, 'group', 'job_type', 'exit_code'}
+    of one offline run file (exit_code is None when the run was never finished)."""
     config, history_keys, summary = {}, set(), {}
+    run_info = {"group": None, "job_type": None, "exit_code": None}
     for payload in _payloads(Path(path).read_bytes()):
         record = pb.Record()
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
         if kind == "run":
+            run_info.update(group=record.run.run_group, job_type=record.run.job_type)
             config.update({i.key: json.loads(i.value_json) for i in record.run.config.update})
         elif kind == "config":
             config.update({i.key: json.loads(i.value_json) for i in record.config.update})
@@ -56,4 +59,6 @@ def read_run(path: Path) -> dict:
             history_keys.update(i.key or "/".join(i.nested_key) for i in record.history.item)
         elif kind == "summary":
             summary.update({(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in record.summary.update})
-    return {"config": config, "history_keys": history_keys, "summary": summary}
+        elif kind == "exit":
+            run_info["exit_code"] = record.exit.exit_code
+    return {"config": config, "history_keys": history_keys, "summary": summary, **run_info}

@@ -1,7 +1,9 @@
 """Where the configs live, and the resolvers they use.
 
 `${lmrec.project_root:}` lets the default paths point at the checkout (its data/, outputs/, .cache/) whatever
-the working directory, so `lmrec-train` behaves the same when started from anywhere.
+the working directory, so `lmrec-train` behaves the same when started from anywhere. `${lmrec.wandb_group:…}` and
+`${lmrec.wandb_job_type:…}` name a sweep job's W&B run after its sweep and its choices (see lmrec.sweep);
+`${lmrec.on_rank_zero:…}` keeps a value on rank zero only (see lmrec.distributed).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from lmrec.distributed import on_rank_zero
+from lmrec.sweep import wandb_group, wandb_job_type
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = str(PROJECT_ROOT / "conf")
 
@@ -20,8 +25,14 @@ def project_root() -> str:
     return os.environ.get("LMREC_ROOT") or str(PROJECT_ROOT)
 
 
-if not OmegaConf.has_resolver("lmrec.project_root"):
-    OmegaConf.register_new_resolver("lmrec.project_root", project_root)
+for _name, _resolver in (
+    ("lmrec.project_root", project_root),
+    ("lmrec.wandb_group", wandb_group),
+    ("lmrec.wandb_job_type", wandb_job_type),
+    ("lmrec.on_rank_zero", on_rank_zero),
+):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver)
 
 
 def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:

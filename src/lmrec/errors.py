@@ -29,10 +29,16 @@ class EncoderUnavailableError(InputError, OSError):
 
 
 @contextmanager
-def report_input_errors(exit_code: int = 2) -> Iterator[None]:
-    """Turn an InputError into one logged line and a non-zero exit; bugs keep their traceback."""
+def report_input_errors(exit_code: int = 2, exit_process: bool = True) -> Iterator[None]:
+    """Turn an InputError into one logged line and a non-zero exit; bugs keep their traceback.
+
+    With exit_process=False (a job of a multirun) the error is logged and re-raised instead: SystemExit would end
+    the whole sweep, while an exception only marks this job as failed and lets the other jobs run.
+    """
     try:
         yield
     except InputError as err:
         logging.getLogger("lmrec").error("%s: %s", type(err).__name__, err)
+        if not exit_process:
+            raise
         sys.exit(exit_code)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,22 @@ def finish_wandb(loggers: list[Logger], summary: dict[str, Any]) -> list[str]:
         if offline:
             commands.append(f"wandb sync {run_dir}")
     return commands
+
+
+@contextmanager
+def wandb_finished_on_failure() -> Iterator[None]:
+    """If the job fails while a W&B run is open, record the error and finish that run as failed (exit code 1).
+
+    Lightning's WandbLogger leaves the run open on an exception; in a multirun the next job in the same process
+    would then log into it, and the failed run would never be marked as failed.
+    """
+    try:
+        yield
+    except BaseException as err:
+        import wandb
+
+        run = wandb.run
+        if run is not None:
+            run.summary.update({"error": f"{type(err).__name__}: {err}"[:1000]})
+            run.finish(exit_code=1)
+        raise

@@ -19,10 +19,14 @@ from lmrec.atomic import atomic_path, write_json_atomic
 from lmrec.builder import build_model, build_task, uses_text
 from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.data.datamodule import RecDataModule
+from lmrec.distributed import distributed_job, quiet_other_ranks, use_job_command_for_ddp_ranks
 from lmrec.encoders.resolve import count_parameters, resolve_model_dir
 from lmrec.errors import report_input_errors
-from lmrec.loggers import build_loggers, finish_wandb, redact_secrets
+from lmrec.loggers import build_loggers, finish_wandb, redact_secrets, wandb_finished_on_failure
+from lmrec.objective import check_optimized_metric, objective_value
+from lmrec.provenance import provenance
 from lmrec.runfiles import load_weights
+from lmrec.sweep import in_multirun, job_threads
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,10 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     trainer: pl.Trainer = instantiate_checked(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    resolved = redact_secrets(OmegaConf.to_container(cfg, resolve=True))
+    origin = provenance()
+    for logger in loggers:  # the W&B run starts here: a job that fails from now on is still recorded as failed
+        logger.log_hyperparams({**resolved, "provenance": origin})
     datamodule = build_datamodule(cfg, output_dir)
     model = build_model(cfg, datamodule, task=task)
 
@@ -63,7 +71,6 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     if encoder_params:
         counts |= {"encoder_frozen": encoder_params, "total_with_encoder": counts["total"] + encoder_params}
     stats = datamodule.statistics()
-    resolved = redact_secrets(OmegaConf.to_container(cfg, resolve=True))
     for logger in loggers:
         logger.log_hyperparams({**resolved, "params": counts, "data_stats": stats})
     log.info("parameters: %s", counts)
@@ -101,6 +108,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
                 "data_dropped_rows": data.dropped,
                 "epochs": trainer.current_epoch,
                 "seconds": time.perf_counter() - started,
+                "provenance": origin,
             },
         )
         for command in finish_wandb(loggers, {**summary, **{f"params/{k}": v for k, v in counts.items()}}):
@@ -138,13 +146,21 @@ def write_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> dict[str, float]:
+def main(cfg: DictConfig) -> dict[str, float] | float | None:
+    """Metrics, or the `optimized_metric` value when a hyperparameter search asks for one."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    use_job_command_for_ddp_ranks()
+    quiet_other_ranks()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_resolved_config(cfg, output_dir)
-    with report_input_errors():
-        return run(cfg, output_dir)
+    # In a multirun a failure ends this job only (Hydra records it, the sweep goes on); alone it exits the process.
+    with report_input_errors(exit_process=not in_multirun()), wandb_finished_on_failure(), distributed_job():
+        check_optimized_metric(cfg)
+        if threads := job_threads(cfg.get("torch_threads")):
+            torch.set_num_threads(threads)
+        metrics = run(cfg, output_dir)
+    return metrics if cfg.get("optimized_metric") is None else objective_value(cfg, output_dir / "metrics.json")
 
 
 if __name__ == "__main__":
