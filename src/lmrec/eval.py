@@ -25,6 +25,7 @@ from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.errors import ConfigError, InputError, MissingInputError, report_input_errors
 from lmrec.loggers import build_loggers
 from lmrec.runfiles import load_weights
+from lmrec.sweep import in_multirun
 from lmrec.train import build_datamodule
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> dict[str, float]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    with report_input_errors():
+    with report_input_errors(exit_process=not in_multirun()):  # `lmrec-eval -m run=a,b`: one bad run ends one job
         return evaluate(cfg)
 
 

@@ -67,7 +67,8 @@ def read_records(sweep_dir: Path) -> list[dict[str, Any]]:
 def metric_columns(records: list[dict[str, Any]]) -> list[str]:
     """Test metrics first, then the best validation value; in a stable order."""
     names = {name for r in records for name in r["metrics"]}
-    return sorted(names, key=lambda n: (not n.startswith("test/"), n))
+    natural = [[int(p) if p.isdigit() else p for p in re.split(r"(\d+)", n)] for n in names]  # @5 before @10
+    return [n for _, n in sorted(zip(natural, names, strict=True), key=lambda x: (not x[1].startswith("test/"), x[0]))]
 
 
 def to_csv(records: list[dict[str, Any]]) -> str:
