@@ -151,3 +151,22 @@ def test_missing_packages_are_recorded_as_null():
 
     assert package_version("torch") == torch.__version__
     assert package_version("surely-not-an-installed-distribution") is None
+
+
+def test_parallel_jobs_share_the_cores(monkeypatch):
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    hydra = HydraConfig.instance()
+    try:
+        for launcher, expected in (("parallel", 4), ("basic", None)):  # parallel: n_jobs=2 by default
+            cfg = _compose_with_hydra([f"hydra/launcher={launcher}"])
+            with open_dict(cfg):
+                cfg.hydra.mode = RunMode.MULTIRUN
+            hydra.set_config(cfg)
+            assert job_threads(None) == expected
+            assert job_threads(3) == 3  # an explicit torch_threads wins
+    finally:
+        hydra.cfg = None
