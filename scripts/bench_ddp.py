@@ -7,7 +7,8 @@ CPU (always), on a warm cache, the same job twice in this invocation, one proces
 
 (plus `+callbacks.fit_timer=...`, see fit_timer.py). A first untimed run fills the caches. For each run: wall time
 of the whole command (start-up, data, training, test), the median training time of an epoch after the first
-(validation excluded) and training rows per second; then the 2-process / 1-process ratios. Each DDP process gets
+(validation excluded) and training rows per second; the two kinds of run alternate --repeats times and the
+medians give the 2-process / 1-process ratios. Each DDP process gets
 half of the cores (Lightning sets torch threads to cores / processes) and half of the rows; an epoch therefore
 has half as many optimizer steps with a twice as large effective batch, so test metrics differ between the two
 runs for that reason (the evaluation itself is exact under DDP: tests/test_sweeps.py).
@@ -94,26 +95,36 @@ def run_job(label: str, overrides: list[str], workdir: Path, cache: Path, epochs
     }
 
 
-def cpu_benchmark(workdir: Path, cache: Path, epochs: int, extra: list[str]) -> dict:
+def cpu_benchmark(workdir: Path, cache: Path, epochs: int, extra: list[str], repeats: int) -> dict:
+    """1-process and 2-process runs alternate, `repeats` times each, so a slow spell of a shared machine hits both;
+    medians are compared."""
     run_job("warmup", ["trainer=cpu", *extra], workdir, cache, 1)
-    one = run_job("cpu_1proc", ["trainer=cpu", *extra], workdir, cache, epochs)
-    two = run_job("cpu_2proc", ["trainer=ddp_sim", *extra], workdir, cache, epochs)
-    ratios = {
-        "wall_2proc_over_1proc": two["wall_s"] / one["wall_s"],
-        "epoch_2proc_over_1proc": two["median_epoch_train_s"] / one["median_epoch_train_s"],
+    runs: dict[str, list[dict]] = {"1proc": [], "2proc": []}
+    for i in range(repeats):
+        runs["1proc"].append(run_job(f"cpu_1proc_{i}", ["trainer=cpu", *extra], workdir, cache, epochs))
+        runs["2proc"].append(run_job(f"cpu_2proc_{i}", ["trainer=ddp_sim", *extra], workdir, cache, epochs))
+    med = {
+        key: {m: statistics.median(r[m] for r in rs) for m in ("wall_s", "median_epoch_train_s", "rows_per_s")}
+        for key, rs in runs.items()
     }
-    print(f"\nCPU, {epochs} epochs{', ' + ' '.join(extra) if extra else ''} ({os.cpu_count()} cores)")
+    ratios = {
+        "wall_2proc_over_1proc": med["2proc"]["wall_s"] / med["1proc"]["wall_s"],
+        "epoch_2proc_over_1proc": med["2proc"]["median_epoch_train_s"] / med["1proc"]["median_epoch_train_s"],
+    }
+    shown = f", {' '.join(extra)}" if extra else ""
+    print(f"\nCPU, {epochs} epochs{shown} ({os.cpu_count()} cores), median of {repeats} runs each")
     print(f"{'run':<12}{'processes':>10}{'wall s':>9}{'epoch s':>10}{'rows/s':>11}{'batches/rank':>14}")
-    for label, r in (("1 process", one), ("2 processes", two)):
+    for label, key in (("1 process", "1proc"), ("2 processes", "2proc")):
+        last = runs[key][-1]
         print(
-            f"{label:<12}{r['processes']:>10}{r['wall_s']:>9.1f}{r['median_epoch_train_s']:>10.3f}"
-            f"{r['rows_per_s']:>11.0f}{r['batches_per_rank'][-1]:>14}"
+            f"{label:<12}{last['processes']:>10}{med[key]['wall_s']:>9.1f}{med[key]['median_epoch_train_s']:>10.3f}"
+            f"{med[key]['rows_per_s']:>11.0f}{last['batches_per_rank'][-1]:>14}"
         )
     print(
         f"ratio 2-process / 1-process: wall {ratios['wall_2proc_over_1proc']:.2f}, "
         f"training epoch {ratios['epoch_2proc_over_1proc']:.2f}"
     )
-    return {"runs": {"1proc": one, "2proc": two}, "ratios": ratios}
+    return {"runs": runs, "medians": med, "ratios": ratios}
 
 
 def gpu_benchmark(workdir: Path, cache: Path, epochs: int, extra: list[str], modes: list[str]) -> dict:
@@ -141,6 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", default=None, help="folder for runs and cache (default: a new temp dir)")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs per run (5)")
     parser.add_argument("--extra", nargs="*", default=[], help="Hydra overrides for every run, e.g. task=ranking")
+    parser.add_argument("--repeats", type=int, default=3, help="CPU: runs of each kind, alternating (3)")
     parser.add_argument("--gpu", action="store_true", help="also measure GPU throughput per --mode")
     parser.add_argument(
         "--mode",
@@ -160,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = workdir / "cache"
     result: dict = {"benchmark": "bench_ddp", "epochs": args.epochs, "extra": args.extra}
     if not args.skip_cpu:
-        result["cpu"] = cpu_benchmark(workdir, cache, args.epochs, args.extra)
+        result["cpu"] = cpu_benchmark(workdir, cache, args.epochs, args.extra, args.repeats)
     if args.gpu:
         result["gpu"] = gpu_benchmark(workdir, cache, args.epochs, args.extra, args.mode or ["frozen:"])
     result["machine"] = machine_info()
