@@ -170,3 +170,12 @@ def test_parallel_jobs_share_the_cores(monkeypatch):
             assert job_threads(3) == 3  # an explicit torch_threads wins
     finally:
         hydra.cfg = None
+
+
+def test_sweeps_and_runs_started_in_the_same_second_get_different_folders():
+    dirs = []
+    for _ in range(2):
+        cfg = _compose_with_hydra(["hydra.job.name=train"])
+        dirs.append((str(cfg.hydra.sweep.dir), str(cfg.hydra.run.dir)))
+    (sweep_a, run_a), (sweep_b, run_b) = dirs
+    assert sweep_a != sweep_b and run_a != run_b  # the names go down to microseconds

@@ -3,7 +3,8 @@
 `${lmrec.project_root:}` lets the default paths point at the checkout (its data/, outputs/, .cache/) whatever
 the working directory, so `lmrec-train` behaves the same when started from anywhere. `${lmrec.wandb_group:…}` and
 `${lmrec.wandb_job_type:…}` name a sweep job's W&B run after its sweep and its choices (see lmrec.sweep);
-`${lmrec.on_rank_zero:…}` keeps a value on rank zero only (see lmrec.distributed).
+`${lmrec.on_rank_zero:…}` keeps a value on rank zero only and `${lmrec.rank_suffix:}` names per-rank log files
+(see lmrec.distributed).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lmrec.distributed import on_rank_zero
+from lmrec.distributed import on_rank_zero, rank_suffix
 from lmrec.sweep import wandb_group, wandb_job_type
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,7 @@ for _name, _resolver in (
     ("lmrec.wandb_group", wandb_group),
     ("lmrec.wandb_job_type", wandb_job_type),
     ("lmrec.on_rank_zero", on_rank_zero),
+    ("lmrec.rank_suffix", rank_suffix),
 ):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)

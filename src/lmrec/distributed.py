@@ -5,6 +5,7 @@ Lightning starts ranks 1..N-1 of a local DDP job by re-running the command line.
 holds `-m` and the sweep, so each rank would start the whole sweep again, and `hydra.run.dir` is not the job's
 folder (a multirun job lives under `hydra.sweep.dir`), so ranks would write a second output folder. Here the child
 command is instead this job alone: its own overrides, run in the job's output folder, saving no Hydra config.
+Each rank logs to its own file there (`train_rank<k>.log`, see `rank_suffix`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def on_rank_zero(value: str | None) -> str | None:
     return value if process_rank() == 0 else None
 
 
+def rank_suffix() -> str:
+    """Resolver `${lmrec.rank_suffix:}`: "" on rank zero, "_rank<k>" elsewhere; names each rank's log file."""
+    rank = process_rank()
+    return f"_rank{rank}" if rank else ""
+
+
 def job_subprocess_command(local_rank: int) -> tuple[Sequence[str], str]:
     """The command and working directory Lightning uses to start local rank `local_rank` of this Hydra job."""
     from hydra.core.hydra_config import HydraConfig
@@ -49,7 +56,6 @@ def job_subprocess_command(local_rank: int) -> tuple[Sequence[str], str]:
     command += list(hydra.overrides.task)
     command += [
         f"hydra.run.dir={hydra.runtime.output_dir}",
-        f"hydra.job.name={hydra.job.name}_rank{local_rank}",
         "hydra.output_subdir=null",
         "hydra.mode=RUN",
     ]
