@@ -10,6 +10,7 @@ Each rank logs to its own file there (`train_rank<k>.log`, see `rank_suffix`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -45,13 +46,16 @@ def rank_suffix() -> str:
     return f"_rank{rank}" if rank else ""
 
 
-def job_subprocess_command(local_rank: int) -> tuple[Sequence[str], str]:
-    """The command and working directory Lightning uses to start local rank `local_rank` of this Hydra job."""
+def job_subprocess_command(module: str, local_rank: int) -> tuple[Sequence[str], str]:
+    """The command and working directory that start local rank `local_rank` of this Hydra job of `module`.
+
+    The entry point is named rather than read from `sys.argv`/`__main__`: in a joblib worker those are the worker's.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import get_original_cwd
 
     hydra = HydraConfig.get()
-    command = [sys.executable, "-m", "lmrec.train", f"--config-name={hydra.job.config_name}"]
+    command = [sys.executable, "-m", module, f"--config-name={hydra.job.config_name}"]
     command += [f"--config-dir={s.path}" for s in hydra.runtime.config_sources if s.provider == "command-line"]
     command += list(hydra.overrides.task)
     command += [
@@ -62,13 +66,14 @@ def job_subprocess_command(local_rank: int) -> tuple[Sequence[str], str]:
     return command, get_original_cwd()
 
 
-def use_job_command_for_ddp_ranks() -> None:
-    """Make Lightning start local DDP ranks with `job_subprocess_command` (see the module docstring)."""
+def use_job_command_for_ddp_ranks(module: str) -> None:
+    """Make Lightning start the local DDP ranks of this job of `module` (e.g. lmrec.train) with
+    `job_subprocess_command` (see the module docstring)."""
     from pytorch_lightning.strategies.launchers import subprocess_script
 
     if not hasattr(subprocess_script, "_hydra_subprocess_cmd"):  # a Lightning upgrade moved it: fail loudly
         raise RuntimeError("pytorch_lightning's subprocess launcher no longer has _hydra_subprocess_cmd; update lmrec")
-    subprocess_script._hydra_subprocess_cmd = job_subprocess_command
+    subprocess_script._hydra_subprocess_cmd = functools.partial(job_subprocess_command, module)
 
 
 def quiet_other_ranks() -> None:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from lmrec.atomic import write_json_atomic
 from lmrec.builder import build_model
 from lmrec.config import CONFIG_DIR, instantiate_checked
+from lmrec.distributed import distributed_job, quiet_other_ranks, use_job_command_for_ddp_ranks
 from lmrec.errors import ConfigError, InputError, MissingInputError, report_input_errors
 from lmrec.loggers import build_loggers
 from lmrec.runfiles import load_weights
@@ -127,7 +128,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> dict[str, float]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    with report_input_errors(exit_process=not in_multirun()):  # `lmrec-eval -m run=a,b`: one bad run ends one job
+    use_job_command_for_ddp_ranks("lmrec.eval")  # a run trained with DDP is re-tested with DDP unless accelerator=
+    quiet_other_ranks()
+    # `lmrec-eval -m run=a,b`: a bad run fails its own job only, and each job leaves no DDP state behind.
+    with report_input_errors(exit_process=not in_multirun()), distributed_job():
         return evaluate(cfg)
 
 

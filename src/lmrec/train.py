@@ -149,7 +149,7 @@ def write_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
 def main(cfg: DictConfig) -> dict[str, float] | float | None:
     """Metrics, or the `optimized_metric` value when a hyperparameter search asks for one."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    use_job_command_for_ddp_ranks()
+    use_job_command_for_ddp_ranks("lmrec.train")
     quiet_other_ranks()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
