@@ -88,8 +88,9 @@ def test_ddp_multirun_has_one_folder_metrics_file_and_wandb_run_per_job(ddp_swee
         assert logged["group"] == "sweep" and logged["job_type"] == f"head={head}" and logged["exit_code"] == 0
         assert logged["config"]["model"]["head"]["name"] == head
         assert logged["summary"]["test/ndcg@10"] == pytest.approx(metrics["test/ndcg@10"], abs=1e-7)
-    # Only rank zero prints: one "test metrics" line per job on the console.
+    # Only rank zero prints: one "test metrics" line per job on the console, no rank-1 lines from Lightning either.
     assert len(re.findall(r"\[lmrec.train\]\[INFO\] - test metrics", ddp_sweep["out"])) == 2
+    assert "[rank: 1]" not in ddp_sweep["out"]
 
 
 def test_sweep_summary_has_one_row_per_job_with_its_metrics(ddp_sweep):

@@ -80,9 +80,12 @@ def quiet_other_ranks() -> None:
     """On ranks other than zero, the console shows warnings and errors only; each rank's log file keeps all."""
     if process_rank() == 0:
         return
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            handler.setLevel(logging.WARNING)
+    named = (v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger))
+    loggers = [logging.getLogger(), *named]
+    for logger in loggers:  # the root's console handler, and the ones Lightning attaches to its own loggers
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.WARNING)
 
 
 @contextmanager
