@@ -123,6 +123,7 @@ def test_ddp_test_metrics_equal_single_process_evaluation(ddp_sweep, cache):
         assert len(test_keys) == 16  # NDCG/Recall/HR/MRR/Precision @5/10/20 and AUC
         for key in test_keys:
             assert single[key] == pytest.approx(sharded[key], abs=1e-6), key
+    assert [r["status"] for r in _summary_rows(evals)] == ["COMPLETED", "COMPLETED"]  # eval sweeps summarised too
 
 
 def test_failing_job_is_recorded_and_the_other_jobs_still_run(tmp_path, cache):

@@ -33,6 +33,7 @@ from lmrec.distributed import process_rank
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "job_status.json"
+METRICS_FILES = ("metrics.json", "eval_metrics.json")
 
 
 def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
@@ -43,8 +44,12 @@ def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
     if job_return.status == JobStatus.FAILED:
         exc = job_return._return_value  # the exception; `return_value` would re-raise it
         error = f"{type(exc).__name__}: {exc}"
-    metrics_file = output_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = {}
+    for name in METRICS_FILES:  # lmrec-train writes the first, lmrec-eval (`lmrec-eval -m run=a,b`) the second
+        if (output_dir / name).is_file():
+            found = json.loads((output_dir / name).read_text())
+            metrics = {k: v for k, v in found.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            break
     try:
         shown_dir = str(output_dir.resolve().relative_to(sweep_dir.resolve()))
     except ValueError:
