@@ -16,7 +16,7 @@ from lmrec.config import CONFIG_DIR, PROJECT_ROOT
 from lmrec.errors import ConfigError
 from lmrec.objective import check_optimized_metric
 from lmrec.provenance import git_state, package_version
-from lmrec.sweep import WANDB_NAME_MAX, fit_wandb_name, job_choices, job_threads
+from lmrec.sweep import WANDB_NAME_MAX, fit_wandb_name, job_choices, job_threads, sweep_name
 from tests.helpers import compose_train
 
 
@@ -179,3 +179,10 @@ def test_sweeps_and_runs_started_in_the_same_second_get_different_folders():
         dirs.append((str(cfg.hydra.sweep.dir), str(cfg.hydra.run.dir)))
     (sweep_a, run_a), (sweep_b, run_b) = dirs
     assert sweep_a != sweep_b and run_a != run_b  # the names go down to microseconds
+
+
+def test_sweep_name_is_the_dated_folder_or_the_name_the_user_gave(tmp_path):
+    dated = OmegaConf.create({"sweep": {"dir": str(tmp_path / "logs" / "multiruns" / "2026-11-27" / "19-50-00-1")}})
+    assert sweep_name(dated, str(tmp_path / "logs")) == "2026-11-27_19-50-00-1"
+    named = OmegaConf.create({"sweep": {"dir": str(tmp_path / "towers")}})
+    assert sweep_name(named, str(tmp_path / "logs")) == "towers"
