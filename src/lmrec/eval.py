@@ -24,7 +24,7 @@ from lmrec.builder import build_model
 from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.errors import ConfigError, InputError, MissingInputError, report_input_errors
 from lmrec.loggers import build_loggers
-from lmrec.runfiles import load_weights
+from lmrec.runfiles import load_weights, restore_model
 from lmrec.train import build_datamodule
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def run_config(saved: DictConfig, cfg: DictConfig) -> DictConfig:
 
 def text_embeddings_from(state: dict[str, torch.Tensor]) -> torch.Tensor | None:
     """The frozen item-text matrix a text/hybrid tower stores in its checkpoint, if there is one."""
-    found = [tensor for name, tensor in state.items() if name.endswith("text_embeddings")]
+    found = [tensor for name, tensor in state.items() if name.endswith("text.embeddings")]
     return found[0] if len(found) == 1 else None
 
 
@@ -109,9 +109,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         ) from None
     datamodule = build_datamodule(run_cfg, output_dir)
     check_same_data(run_dir, datamodule.prepare().key)
-    state = load_weights(ckpt)
-    model = build_model(run_cfg, datamodule, text_embeddings=text_embeddings_from(state))
-    model.load_state_dict(state)
+    model = build_model(run_cfg, datamodule, text_embeddings=text_embeddings_from(load_weights(ckpt)))
+    restore_model(model, ckpt)
     if cfg.split == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:

@@ -16,13 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from lmrec.atomic import atomic_path, write_json_atomic
-from lmrec.builder import build_model, build_task, uses_text
+from lmrec.builder import build_model, build_task, build_tuning, uses_text
 from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.resolve import count_parameters, resolve_model_dir
 from lmrec.errors import report_input_errors
 from lmrec.loggers import build_loggers, finish_wandb, redact_secrets
-from lmrec.runfiles import load_weights
+from lmrec.runfiles import restore_model
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ def build_datamodule(cfg: DictConfig, output_dir: Path) -> RecDataModule:
 
 def encoder_parameter_count(cfg: DictConfig) -> int | None:
     """Parameters of the frozen encoder behind a text tower, so the logged cost includes it."""
-    if not uses_text(cfg):
-        return None
+    if not uses_text(cfg) or not build_tuning(cfg).caches_embeddings:
+        return None  # a tuned encoder is part of the model and already counted
     return count_parameters(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
 
 
@@ -73,7 +73,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         trainer.fit(model, datamodule=datamodule)
     checkpoint = _best_checkpoint(trainer)
     if checkpoint is not None:
-        model.load_state_dict(load_weights(checkpoint))
+        restore_model(model, checkpoint)
         log.info("testing best checkpoint %s", checkpoint)
     metrics: dict[str, float] = {}
     if cfg.get("test", True):
