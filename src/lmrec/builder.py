@@ -181,7 +181,10 @@ def build_optimizer(cfg: DictConfig) -> tuple[Callable[..., Any], Callable[..., 
     try:
         trial = optimizer(params=[nn.Parameter(torch.zeros(1))])
         if scheduler is not None:
-            scheduler(optimizer=trial)
+            steps = (
+                {"num_training_steps": 10} if "num_training_steps" in inspect.signature(scheduler).parameters else {}
+            )
+            scheduler(optimizer=trial, **steps)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"model.optimizer / model.scheduler: {err}") from None
     return optimizer, scheduler
