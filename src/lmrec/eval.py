@@ -1,7 +1,9 @@
 """`lmrec-eval run=<run dir or checkpoint>`: re-test a saved checkpoint with the config of the run that made it.
 
-The model is rebuilt from the run's saved `.hydra/config.yaml` (data, towers, head, task); its item text
-embeddings come from the checkpoint itself, so the encoder is not needed; the weights are loaded with
+The model is rebuilt from the run's saved `.hydra/config.yaml` (data, towers, head, task); a frozen run's item
+text embeddings come from the checkpoint itself, so the encoder is not needed (a tuned run's checkpoint holds its
+trained encoder weights, and the frozen base weights come from the encoder folder, checked by their SHA-256);
+the weights are loaded with
 weights_only=True; and the split is evaluated with the same code as training, so the numbers equal the training
 run's metrics.json. The data is checked against the fingerprint the run recorded, so a changed or different
 dataset is refused rather than silently evaluated.
