@@ -8,10 +8,12 @@ What is measured (all on ml-latest-small with the packaged all-MiniLM-L6-v2, bat
               per-row   every row's item text (and, with a history user tower, every history entry's) is encoded.
               Configurations: rating + id user tower, ranking (BPR, 4 negatives) + id user tower, and rating +
               history user tower (the user is the mean of their training items' vectors, so a step needs the
-              vectors of ~70k history entries). Per-row encoding of ~70k texts does not fit in memory, so for that
+              vectors of the history entries of the batch's ~400 distinct users, ~70k slots; ~470k if every row
+              recomputed its user). Per-row encoding of that many texts does not fit in memory, so for that
               configuration the per-row time is EXTRAPOLATED from timed forward+backward passes over chunks of
-              1024 of its rows (time per chunk x number of chunks); the other configurations time both paths in
-              full. Gradient checkpointing is on in every configuration so both paths fit in memory.
+              1024 of its slots (time per chunk x number of chunks), for both slot counts; the other
+              configurations time both paths in full. Gradient checkpointing is on in every configuration so both
+              paths fit in memory.
               1 untimed warm-up step, then `--repeats` timed steps per path; the ratio is per-row / distinct.
     memory    Peak resident memory (CPU) or peak allocated memory (GPU) of `--steps` training steps of the rating
               model for each tuning mode, each in a fresh process: the increase over the memory in use before
@@ -84,19 +86,20 @@ def timed_step(model, batch, optimizer, per_row: bool) -> float:
         model.item_vectors = original
 
 
-def slots(model, batch) -> tuple[torch.Tensor, int]:
-    """Every item slot of a step (rows, negatives, history entries) and how many distinct items they name."""
+def slots(model, batch, distinct_users: bool) -> torch.Tensor:
+    """Every item slot of a step: rows, negatives and, with a history user tower, the history entries, either of
+    every row (a per-row implementation) or of each distinct user of the batch once (one that shares users)."""
     items = [batch["items"].reshape(-1)]
     if "negatives" in batch:
         items.append(batch["negatives"].reshape(-1))
     if getattr(model.user_tower, "uses_history", False):
-        items.append(model.user_tower.history(batch["users"])[1])
-    flat = torch.cat(items)
-    return flat, len(torch.unique(flat))
+        users = torch.unique(batch["users"]) if distinct_users else batch["users"]
+        items.append(model.user_tower.history(users)[1])
+    return torch.cat(items)
 
 
-def extrapolated_per_row(model, flat: torch.Tensor, chunk: int, chunks: int) -> float:
-    """Time forward+backward of the item tower over `chunks` chunks of `chunk` slots; scale to all slots."""
+def seconds_per_chunk(model, flat: torch.Tensor, chunk: int, chunks: int) -> float:
+    """Mean time of forward+backward of the item tower over `chunks` chunks of `chunk` slots."""
     times = []
     for start in range(0, chunks * chunk, chunk):
         items = flat[start : start + chunk]
@@ -105,39 +108,48 @@ def extrapolated_per_row(model, flat: torch.Tensor, chunk: int, chunks: int) -> 
         vectors.backward(torch.ones_like(vectors) / vectors.numel())
         times.append(time.perf_counter() - begin)
     model.zero_grad(set_to_none=True)
-    return sum(times) / len(times) * (len(flat) / chunk)
+    return sum(times) / len(times)
 
 
 def bench_step(args: argparse.Namespace) -> dict:
     results = {}
-    for name, overrides in STEP_CONFIGS.items():
-        model, batch = build(
-            [*overrides, "model/tuning=lora", "model.tuning.gradient_checkpointing=true"], args.cache_dir
-        )
+    for name in args.configs:
+        overrides = [*STEP_CONFIGS[name], "model/tuning=lora", "model.tuning.gradient_checkpointing=true"]
+        model, batch = build(overrides, args.cache_dir)
         optimizer = torch.optim.AdamW(model.parameter_groups(), lr=1e-4)
-        flat, distinct = slots(model, batch)
+        flat = slots(model, batch, distinct_users=True)
+        distinct = len(torch.unique(flat))
         timed_step(model, batch, optimizer, per_row=False)  # warm-up
-        distinct_s = [timed_step(model, batch, optimizer, per_row=False) for _ in range(args.repeats)]
-        extrapolated = len(flat) > args.max_per_row
-        if extrapolated:
-            per_row_s = [extrapolated_per_row(model, flat, 1024, args.chunks)]
+        distinct_s = min(timed_step(model, batch, optimizer, per_row=False) for _ in range(args.repeats))
+        row = {"item_slots": len(flat), "distinct_items": distinct, "distinct_seconds": distinct_s}
+        if len(flat) <= args.max_per_row:
+            per_row_s = min(timed_step(model, batch, optimizer, per_row=True) for _ in range(args.repeats))
+            row |= {"per_row_seconds": per_row_s, "per_row_extrapolated": False, "speedup": per_row_s / distinct_s}
         else:
-            per_row_s = [timed_step(model, batch, optimizer, per_row=True) for _ in range(args.repeats)]
-        row = {
-            "item_slots": len(flat),
-            "distinct_items": distinct,
-            "distinct_seconds": min(distinct_s),
-            "per_row_seconds": min(per_row_s),
-            "per_row_extrapolated": extrapolated,
-            "speedup": min(per_row_s) / min(distinct_s),
-        }
+            chunk_s = seconds_per_chunk(model, flat, 1024, args.chunks)
+            every_row = slots(model, batch, distinct_users=False)
+            row |= {
+                "per_row_extrapolated": True,
+                "seconds_per_1024_slots": chunk_s,
+                "per_row_seconds": chunk_s * len(flat) / 1024,
+                "speedup": chunk_s * len(flat) / 1024 / distinct_s,
+                "item_slots_every_row_history": len(every_row),
+                "per_row_every_row_history_seconds": chunk_s * len(every_row) / 1024,
+                "speedup_every_row_history": chunk_s * len(every_row) / 1024 / distinct_s,
+            }
         results[name] = row
+        note = " (extrapolated)" if row["per_row_extrapolated"] else ""
         print(
-            f"{name:16s} slots {len(flat):6d}  distinct {distinct:5d}  distinct {row['distinct_seconds']:7.1f} s  "
-            f"per-row {row['per_row_seconds']:7.1f} s{' (extrapolated)' if extrapolated else ''}  "
-            f"speed-up {row['speedup']:.2f}x",
+            f"{name:16s} slots {len(flat):6d}  distinct {distinct:5d}  distinct {distinct_s:7.1f} s  "
+            f"per-row {row['per_row_seconds']:7.1f} s{note}  speed-up {row['speedup']:.2f}x",
             flush=True,
         )
+        if "speedup_every_row_history" in row:
+            print(
+                f"{'':16s} with every row's history: slots {row['item_slots_every_row_history']}  per-row "
+                f"{row['per_row_every_row_history_seconds']:.1f} s  speed-up {row['speedup_every_row_history']:.2f}x",
+                flush=True,
+            )
         del model, optimizer
     return results
 
@@ -198,6 +210,7 @@ def bench_memory(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["step", "memory", "memory-worker"])
+    parser.add_argument("--configs", nargs="+", choices=list(STEP_CONFIGS), default=list(STEP_CONFIGS))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks for the extrapolated per-row time")
     parser.add_argument("--max-per-row", type=int, default=8192, help="above this many slots, extrapolate per-row")

@@ -236,6 +236,8 @@ def test_gradient_checkpointing_gives_the_same_gradients(tmp_path, tiny_bert_dir
             "model.tuning.method.lora_dropout=0",
         )
         model.train()
+        layers_checkpointed = [getattr(m, "gradient_checkpointing", False) for m in model.modules()]
+        assert any(layers_checkpointed) == (checkpointing == "true")
         for module in model.modules():  # dropout off, so both passes compute the same function
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0

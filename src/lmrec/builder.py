@@ -24,7 +24,7 @@ from lmrec.encoders.embedding_cache import load_or_encode
 from lmrec.encoders.options import check_encoder_options, encoder_width
 from lmrec.encoders.resolve import resolve_model_dir
 from lmrec.encoders.text_sources import FrozenTextTable, TunedTextEncoder
-from lmrec.encoders.tuning import FrozenTuning, Tuning
+from lmrec.encoders.tuning import FrozenTuning, Tuning, is_peft_model
 from lmrec.errors import ConfigError
 from lmrec.module import RecommenderModule
 
@@ -97,11 +97,23 @@ def tuned_text_source(cfg: DictConfig, datamodule: RecDataModule, tuning: Tuning
     encoder.model = tuning.apply(encoder.model)
     encoder.train()  # Lightning keeps each module's mode; a tuned encoder trains with its dropout on
     if options.get("gradient_checkpointing"):
-        # Non-reentrant checkpointing also works when the inputs of a frozen embedding layer need no gradient.
-        encoder.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(encoder.model)
     return TunedTextEncoder(
         encoder, datamodule.item_texts, eval_batch_size=batch_size, tuning=tuning, compile=bool(options.get("compile"))
     )
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute each layer's activations in the backward pass (transformers' own implementation).
+
+    Non-reentrant checkpointing also works when the inputs of a frozen embedding layer need no gradient.
+    """
+    base = model.get_base_model() if is_peft_model(model) else model
+    kwargs = {"use_reentrant": False}
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5 name; the old one warns
+        base.activation_checkpointing_enable(kwargs)
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def build_model(
