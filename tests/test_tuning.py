@@ -288,3 +288,15 @@ def test_bad_tuning_settings_fail_clearly(tmp_path, tiny_bert_dir, overrides, me
 def test_unknown_peft_option_fails_clearly(tmp_path, tiny_bert_dir):
     with pytest.raises(ConfigError, match="LORA"):
         _build(tmp_path, tiny_bert_dir, "lora", "+model.tuning.method.no_such_option=1")
+
+
+def test_compiled_encoder_gives_the_eager_vectors(tmp_path, tiny_bert_dir):
+    _, eager, _ = _build(tmp_path, tiny_bert_dir, "lora")
+    _, compiled, _ = _build(tmp_path, tiny_bert_dir, "lora", "model.tuning.compile=true")
+    assert isinstance(compiled.item_tower.text.encoder.model, torch._dynamo.eval_frame.OptimizedModule)
+    assert compiled.item_tower.text.tuned_model is compiled.item_tower.text.encoder.model._orig_mod
+    eager.eval()
+    compiled.eval()
+    items = torch.tensor([3, 1, 4, 1, 5])
+    with torch.no_grad():
+        assert torch.allclose(compiled.item_tower(items), eager.item_tower(items), atol=1e-5)
