@@ -152,3 +152,50 @@ def test_bad_input_fails_before_any_encoding(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "cache" / "item_embeddings").exists()
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_lora_run_on_minilm_is_small_on_disk_reevaluates_and_exports(tmp_path):
+    """LoRA on the packaged MiniLM end to end: train, re-test the checkpoint, export, load it with peft."""
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    from lmrec.encoders.resolve import packaged_minilm_path
+
+    run_dir, cache = tmp_path / "lora", tmp_path / "cache"
+    _cli(
+        "lmrec-train",
+        [
+            "data.max_users=8",
+            "data.batch_size=256",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "model/tuning=lora",
+            "model.encoder.max_length=32",
+            "logger=csv",
+            f"hydra.run.dir={run_dir}",
+            f"paths.cache_dir={cache}",
+        ],
+        home=tmp_path,
+    )
+    info = json.loads((run_dir / "run.json").read_text())
+    assert 0 < info["params"]["trainable_pct"] < 5 and info["params"]["total"] > 22_000_000
+    assert info["seconds_per_epoch"] > 0 and info["peak_memory_mb"] > 0
+    checkpoint = run_dir / info["checkpoint"]
+    assert checkpoint.stat().st_size < 3_000_000  # MiniLM's own weights are 90 MB; only LoRA + towers are saved
+
+    _cli("lmrec-eval", [f"run={run_dir}", f"hydra.run.dir={tmp_path / 'eval'}", f"paths.cache_dir={cache}"], tmp_path)
+    evaluated = json.loads((tmp_path / "eval" / "eval_metrics.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert evaluated["test/rmse"] == pytest.approx(metrics["test/rmse"], abs=1e-6)
+
+    _cli(
+        "lmrec-export",
+        [f"run={run_dir}", f"output_dir={tmp_path / 'export'}", f"hydra.run.dir={tmp_path / 'x'}"],
+        tmp_path,
+    )
+    config = json.loads((tmp_path / "export" / "adapter_config.json").read_text())
+    assert (
+        config["peft_type"] == "LORA" and config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+    )
+    loaded = PeftModel.from_pretrained(AutoModel.from_pretrained(packaged_minilm_path()), tmp_path / "export")
+    assert any("lora_A" in name for name, _ in loaded.named_parameters())

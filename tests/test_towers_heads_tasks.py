@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from lmrec.encoders.text_sources import FrozenTextTable
 from lmrec.heads import DotHead, MLPHead
 from lmrec.sparse import CSRMatrix
 from lmrec.tasks import RankingTask, RatingTask
@@ -40,23 +41,29 @@ def test_history_tower_is_projected_mean_of_training_items():
     history = CSRMatrix.from_pairs(torch.tensor([0, 0, 2]), torch.tensor([1, 3, 2]), (3, 4))
     tower = HistoryUserTower(history, dim=2)
     items = torch.randn(4, 2)
-    out = tower(torch.tensor([0, 1, 2]), items)
+
+    def pooled(users: torch.Tensor) -> torch.Tensor:
+        batch_row, history_items, weights = tower.history(users)
+        return tower(users, items[history_items], batch_row, weights)
+
     expected = torch.stack([(items[1] + items[3]) / 2, torch.zeros(2), items[2]])
-    assert torch.allclose(out, tower.projection(expected), atol=1e-6)
+    assert torch.allclose(pooled(torch.tensor([0, 1, 2])), tower.projection(expected), atol=1e-6)
+    batch_row, history_items, _ = tower.history(torch.tensor([2, 0]))
+    assert batch_row.tolist() == [0, 1, 1] and history_items.tolist() == [2, 1, 3]
     # gradients reach the item vectors (the history tower trains the item tower too)
     items.requires_grad_(True)
-    tower(torch.tensor([0]), items).sum().backward()
+    pooled(torch.tensor([0])).sum().backward()
     assert items.grad[1].abs().sum() > 0 and items.grad[0].abs().sum() == 0
 
 
 def test_text_and_hybrid_towers():
     text = torch.randn(6, 10)
-    tower = TextItemTower(text, dim=3)
+    tower = TextItemTower(FrozenTextTable(text), dim=3)
     assert torch.allclose(tower(torch.tensor([2])), tower.projection(text[2:3]))
     assert torch.allclose(tower.all_items()[2], tower(torch.tensor([2]))[0])
     with pytest.raises(ValueError, match="project=false"):
-        TextItemTower(text, dim=3, project=False)
-    hybrid = HybridItemTower(text, num_items=6, dim=3)
+        TextItemTower(FrozenTextTable(text), dim=3, project=False)
+    hybrid = HybridItemTower(FrozenTextTable(text), num_items=6, dim=3)
     assert torch.allclose(hybrid(torch.tensor([4])), hybrid.text(torch.tensor([4])) + hybrid.ids(torch.tensor([4])))
     assert IdItemTower(6, 3).all_items().shape == (6, 3) and IdUserTower(2, 3)(torch.tensor([1])).shape == (1, 3)
 
@@ -96,7 +103,7 @@ def test_ranking_losses():
 
 
 def test_hybrid_concat_mixes_text_and_id_vectors():
-    hybrid = HybridItemTower(torch.randn(6, 10), num_items=6, dim=3, combine="concat")
+    hybrid = HybridItemTower(FrozenTextTable(torch.randn(6, 10)), num_items=6, dim=3, combine="concat")
     items = torch.tensor([1, 4])
     expected = hybrid.mix(torch.cat([hybrid.text(items), hybrid.ids(items)], dim=-1))
     assert torch.allclose(hybrid(items), expected)

@@ -23,6 +23,8 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.embedding_cache import load_or_encode
 from lmrec.encoders.options import check_encoder_options, encoder_width
 from lmrec.encoders.resolve import resolve_model_dir
+from lmrec.encoders.text_sources import FrozenTextTable, TunedTextEncoder
+from lmrec.encoders.tuning import FrozenTuning, Tuning, is_peft_model
 from lmrec.errors import ConfigError
 from lmrec.module import RecommenderModule
 
@@ -73,22 +75,69 @@ def item_text_embeddings(cfg: DictConfig, datamodule: RecDataModule) -> torch.Te
     return embeddings
 
 
+def build_tuning(cfg: DictConfig) -> Tuning:
+    """The configured tuning mode (frozen when the model config has none)."""
+    method = cfg.model.get("tuning", {}).get("method") if cfg.model.get("tuning") else None
+    if not method:
+        return FrozenTuning()
+    tuning = instantiate_checked(method, _convert_="all")
+    if not isinstance(tuning, Tuning):
+        raise ConfigError(f"model.tuning.method builds a {type(tuning).__name__}, not an lmrec tuning mode")
+    return tuning
+
+
+def tuned_text_source(cfg: DictConfig, datamodule: RecDataModule, tuning: Tuning) -> TunedTextEncoder:
+    """A trainable encoder over the catalogue's texts, with the tuning mode applied to its weights."""
+    from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
+
+    encoder_cfg = OmegaConf.to_container(cfg.model.encoder, resolve=True)
+    batch_size = int(encoder_cfg.pop("batch_size", 128))
+    options = cfg.model.tuning
+    encoder = TextEncoder(**encoder_cfg)
+    encoder.model = tuning.apply(encoder.model)
+    encoder.train()  # Lightning keeps each module's mode; a tuned encoder trains with its dropout on
+    if options.get("gradient_checkpointing"):
+        enable_activation_checkpointing(encoder.model)
+    return TunedTextEncoder(
+        encoder, datamodule.item_texts, eval_batch_size=batch_size, tuning=tuning, compile=bool(options.get("compile"))
+    )
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute each layer's activations in the backward pass (transformers' own implementation).
+
+    Non-reentrant checkpointing also works when the inputs of a frozen embedding layer need no gradient.
+    """
+    base = model.get_base_model() if is_peft_model(model) else model
+    kwargs = {"use_reentrant": False}
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5 name; the old one warns
+        base.activation_checkpointing_enable(kwargs)
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def build_model(
     cfg: DictConfig,
     datamodule: RecDataModule,
     task: nn.Module | None = None,
     text_embeddings: torch.Tensor | None = None,
 ) -> RecommenderModule:
-    """Towers + head + task for `cfg`. `text_embeddings` (e.g. from a checkpoint) skips the encoder entirely.
+    """Towers + head + task for `cfg`. `text_embeddings` (e.g. from a checkpoint) skips the frozen encoder.
 
-    Every component is first built once with a one-row stand-in for the text embeddings, so a bad tower or head
-    option fails in a second instead of after the encoding pass.
+    Every component is first built once with a one-row stand-in for the text vectors, so a bad tower or head
+    option fails in a second instead of after the encoding pass or loading the encoder.
     """
     datamodule.prepare()
     dim = int(cfg.model.dim)
     if dim < 1:
         raise ConfigError(f"model.dim={dim}; expected a positive width")
     task = task if task is not None else build_task(cfg)
+    tuning = build_tuning(cfg)
+    if not tuning.caches_embeddings and not uses_text(cfg):
+        raise ConfigError(
+            f"model/tuning={tuning.name} tunes the text encoder, but model/item_tower={cfg.model.item_tower.name} "
+            "uses no text; pick a text or hybrid item tower, or model/tuning=frozen"
+        )
     width = 0
     if uses_text(cfg):
         if text_embeddings is not None:
@@ -99,12 +148,12 @@ def build_model(
 
     history = functools.cache(datamodule.train_history)
 
-    def components(embeddings: Callable[[], torch.Tensor]) -> dict[str, nn.Module]:
+    def components(text_source: Callable[[], nn.Module]) -> dict[str, nn.Module]:
         available = {
             "num_users": lambda: datamodule.num_users,
             "num_items": lambda: datamodule.num_items,
             "dim": lambda: dim,
-            "text_embeddings": embeddings,
+            "text_source": text_source,
             "history": history,
         }
         return {
@@ -114,12 +163,26 @@ def build_model(
         }
 
     with torch.random.fork_rng():  # the dry run must not shift the real model's initialisation
-        components(lambda: torch.zeros(1, width))
+        components(lambda: FrozenTextTable(torch.zeros(1, width)))
         optimizer, scheduler = build_optimizer(cfg)
-    real = components(
-        (lambda: text_embeddings) if text_embeddings is not None else (lambda: item_text_embeddings(cfg, datamodule))
+
+    def text_source() -> nn.Module:
+        if not tuning.caches_embeddings:
+            return tuned_text_source(cfg, datamodule, tuning)
+        return FrozenTextTable(
+            text_embeddings if text_embeddings is not None else item_text_embeddings(cfg, datamodule)
+        )
+
+    tuning_options = cfg.model.get("tuning") or {}
+    return RecommenderModule(
+        task=task,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        monitor=str(cfg.task.monitor),
+        encoder_lr=tuning_options.get("lr"),
+        encoder_weight_decay=tuning_options.get("weight_decay"),
+        **components(text_source),
     )
-    return RecommenderModule(task=task, optimizer=optimizer, scheduler=scheduler, monitor=str(cfg.task.monitor), **real)
 
 
 def build_optimizer(cfg: DictConfig) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
@@ -130,7 +193,10 @@ def build_optimizer(cfg: DictConfig) -> tuple[Callable[..., Any], Callable[..., 
     try:
         trial = optimizer(params=[nn.Parameter(torch.zeros(1))])
         if scheduler is not None:
-            scheduler(optimizer=trial)
+            steps = (
+                {"num_training_steps": 10} if "num_training_steps" in inspect.signature(scheduler).parameters else {}
+            )
+            scheduler(optimizer=trial, **steps)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"model.optimizer / model.scheduler: {err}") from None
     return optimizer, scheduler

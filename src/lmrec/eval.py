@@ -1,7 +1,9 @@
 """`lmrec-eval run=<run dir or checkpoint>`: re-test a saved checkpoint with the config of the run that made it.
 
-The model is rebuilt from the run's saved `.hydra/config.yaml` (data, towers, head, task); its item text
-embeddings come from the checkpoint itself, so the encoder is not needed; the weights are loaded with
+The model is rebuilt from the run's saved `.hydra/config.yaml` (data, towers, head, task); a frozen run's item
+text embeddings come from the checkpoint itself, so the encoder is not needed (a tuned run's checkpoint holds its
+trained encoder weights, and the frozen base weights come from the encoder folder, checked by their SHA-256);
+the weights are loaded with
 weights_only=True; and the split is evaluated with the same code as training, so the numbers equal the training
 run's metrics.json. The data is checked against the fingerprint the run recorded, so a changed or different
 dataset is refused rather than silently evaluated.
@@ -25,7 +27,7 @@ from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.distributed import distributed_job, quiet_other_ranks, use_job_command_for_ddp_ranks
 from lmrec.errors import ConfigError, InputError, MissingInputError, report_input_errors
 from lmrec.loggers import build_loggers
-from lmrec.runfiles import load_weights
+from lmrec.runfiles import load_weights, restore_model
 from lmrec.sweep import in_multirun
 from lmrec.train import build_datamodule
 
@@ -72,7 +74,7 @@ def run_config(saved: DictConfig, cfg: DictConfig) -> DictConfig:
 
 def text_embeddings_from(state: dict[str, torch.Tensor]) -> torch.Tensor | None:
     """The frozen item-text matrix a text/hybrid tower stores in its checkpoint, if there is one."""
-    found = [tensor for name, tensor in state.items() if name.endswith("text_embeddings")]
+    found = [tensor for name, tensor in state.items() if name.endswith("text.embeddings")]
     return found[0] if len(found) == 1 else None
 
 
@@ -111,9 +113,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         ) from None
     datamodule = build_datamodule(run_cfg, output_dir)
     check_same_data(run_dir, datamodule.prepare().key)
-    state = load_weights(ckpt)
-    model = build_model(run_cfg, datamodule, text_embeddings=text_embeddings_from(state))
-    model.load_state_dict(state)
+    model = build_model(run_cfg, datamodule, text_embeddings=text_embeddings_from(load_weights(ckpt)))
+    restore_model(model, ckpt)
     if cfg.split == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:

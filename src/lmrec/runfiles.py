@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lmrec.errors import InputError
 
-def load_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
-    """The model state_dict of a Lightning checkpoint, loaded with weights_only=True (no arbitrary unpickling)."""
+if TYPE_CHECKING:
+    from lmrec.module import RecommenderModule
+
+
+def load_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """A Lightning checkpoint, loaded with weights_only=True (no arbitrary unpickling)."""
     payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if "state_dict" not in payload:
         raise ValueError(f"{checkpoint} is not a Lightning checkpoint (no 'state_dict' entry)")
-    return payload["state_dict"]
+    return payload
+
+
+def load_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The model state_dict of a Lightning checkpoint."""
+    return load_checkpoint(checkpoint)["state_dict"]
+
+
+def restore_model(model: RecommenderModule, checkpoint: Path) -> None:
+    """Load a checkpoint into `model`, refusing one whose tuned encoder started from other pretrained weights
+    (its frozen base weights are not in the file, so they must be the ones the encoder folder holds now)."""
+    payload = load_checkpoint(checkpoint)
+    recorded = payload.get("encoder_weights_sha256")
+    current = [encoder.encoder.weights_sha256 for encoder in model.tuned_encoders()]
+    if recorded is not None and recorded != current:
+        raise InputError(
+            f"{checkpoint} was trained on top of encoder weights {recorded}, but the configured encoder folder holds "
+            f"{current}; point model.encoder.name_or_path at the weights the run used"
+        )
+    model.load_trained_weights(payload["state_dict"])

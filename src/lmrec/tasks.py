@@ -82,12 +82,10 @@ class RankingTask(nn.Module):
 
     def training_loss(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, negatives = batch["users"], batch["negatives"]
-        positive = model.score_pairs(users, batch["items"]).float()  # [B]
-        negative = (
-            model.score_pairs(users.unsqueeze(1).expand_as(negatives).reshape(-1), negatives.reshape(-1))
-            .float()
-            .view_as(negatives)
-        )  # [B, n]
+        # One call for positives and negatives, so an item that is both is encoded once per step.
+        pair_users = torch.cat([users, users.unsqueeze(1).expand_as(negatives).reshape(-1)])
+        scores = model.score_pairs(pair_users, torch.cat([batch["items"], negatives.reshape(-1)])).float()
+        positive, negative = scores[: len(users)], scores[len(users) :].view_as(negatives)  # [B], [B, n]
         if self.loss == "bpr":
             return -F.logsigmoid(positive.unsqueeze(1) - negative).mean()
         return F.binary_cross_entropy_with_logits(

@@ -36,18 +36,19 @@ class IdItemTower(nn.Module):
 
 
 class TextItemTower(nn.Module):
-    """Frozen text embeddings (computed once, cached on disk) with an optional learned projection.
+    """Item text vectors (from a frozen cached table or a trainable encoder) with an optional learned projection.
 
-    The matrix is a persistent buffer so a checkpoint is self-contained: evaluating it gives the training run's
-    numbers even on a machine whose encoder would round differently.
+    The text source is injected by the builder according to `model.tuning`: a `FrozenTextTable` holds the cached
+    embeddings as a persistent buffer so a checkpoint is self-contained; a `TunedTextEncoder` runs BERT on the
+    items it is given (the module hands it each batch's distinct items only).
     """
 
     uses_text = True
 
-    def __init__(self, text_embeddings: torch.Tensor, dim: int, project: bool = True, dropout: float = 0.0) -> None:
+    def __init__(self, text_source: nn.Module, dim: int, project: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
-        self.register_buffer("text_embeddings", text_embeddings.float().clone(), persistent=True)
-        text_dim = text_embeddings.shape[1]
+        self.text = text_source
+        text_dim = int(text_source.dim)
         if project:
             self.projection: nn.Module = nn.Linear(text_dim, dim)
         elif text_dim != dim:
@@ -59,10 +60,10 @@ class TextItemTower(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.dropout(self.text_embeddings[items]))
+        return self.projection(self.dropout(self.text(items)))
 
     def all_items(self) -> torch.Tensor:
-        return self.projection(self.dropout(self.text_embeddings))
+        return self.projection(self.dropout(self.text.all_items()))
 
 
 class HybridItemTower(nn.Module):
@@ -72,7 +73,7 @@ class HybridItemTower(nn.Module):
 
     def __init__(
         self,
-        text_embeddings: torch.Tensor,
+        text_source: nn.Module,
         num_items: int,
         dim: int,
         combine: str = "sum",
@@ -82,7 +83,7 @@ class HybridItemTower(nn.Module):
         super().__init__()
         if combine not in ("sum", "concat"):
             raise ConfigError(f"model.item_tower.combine={combine!r}; expected 'sum' or 'concat'")
-        self.text = TextItemTower(text_embeddings, dim, project=True, dropout=dropout)
+        self.text = TextItemTower(text_source, dim, project=True, dropout=dropout)
         self.ids = IdItemTower(num_items, dim, init_std)
         self.combine = combine
         self.mix = nn.Linear(2 * dim, dim) if combine == "concat" else None
@@ -100,13 +101,13 @@ class HybridItemTower(nn.Module):
 class IdUserTower(nn.Module):
     """One learned vector per user."""
 
-    needs_item_vectors = False
+    uses_history = False
 
     def __init__(self, num_users: int, dim: int, init_std: float = 0.05) -> None:
         super().__init__()
         self.embedding = _id_embedding(num_users, dim, init_std)
 
-    def forward(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, users: torch.Tensor) -> torch.Tensor:
         return self.embedding(users)
 
 
@@ -114,10 +115,12 @@ class HistoryUserTower(nn.Module):
     """A user is the mean of the vectors of their training items, passed through a learned projection.
 
     Needs no per-user parameters, so it also serves users unseen at training time. The history matrix holds
-    training interactions only, so validation and test items never leak into the user vector.
+    training interactions only, so validation and test items never leak into the user vector. The tower names
+    the items it needs (`history`) and pools vectors it is handed, so the module can encode each distinct item
+    of a step once, whether a row or a history asked for it.
     """
 
-    needs_item_vectors = True
+    uses_history = True
 
     def __init__(self, history: CSRMatrix, dim: int) -> None:
         super().__init__()
@@ -130,11 +133,17 @@ class HistoryUserTower(nn.Module):
         )
         self.projection = nn.Linear(dim, dim)
 
-    def forward(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
-        if item_vectors is None:
-            raise ValueError("the history user tower needs the item vectors of the whole catalogue")
+    def history(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(row in the batch, history item, weight 1/|history|) for every training item of every user."""
         batch_row, positions = CSRMatrix(self.crow, self.col, self.shape).row_positions(users)
-        weights = self.weights[positions].unsqueeze(1).to(item_vectors.dtype)
-        pooled = torch.zeros(len(users), item_vectors.shape[1], device=item_vectors.device, dtype=item_vectors.dtype)
-        pooled.index_add_(0, batch_row, item_vectors[self.col[positions]] * weights)
+        return batch_row, self.col[positions], self.weights[positions]
+
+    def forward(
+        self, users: torch.Tensor, history_vectors: torch.Tensor, batch_row: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """Pool `history_vectors` (one per entry of `history(users)`) into one vector per user."""
+        pooled = torch.zeros(
+            len(users), history_vectors.shape[1], device=history_vectors.device, dtype=history_vectors.dtype
+        )
+        pooled.index_add_(0, batch_row, history_vectors * weights.unsqueeze(1).to(history_vectors.dtype))
         return self.projection(pooled)

@@ -16,16 +16,18 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from lmrec.atomic import atomic_path, write_json_atomic
-from lmrec.builder import build_model, build_task, uses_text
+from lmrec.builder import build_model, build_task, build_tuning, uses_text
 from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.data.datamodule import RecDataModule
 from lmrec.distributed import distributed_job, quiet_other_ranks, use_job_command_for_ddp_ranks
 from lmrec.encoders.resolve import count_parameters, resolve_model_dir
-from lmrec.errors import report_input_errors
+from lmrec.errors import InputError, MissingInputError, report_input_errors
 from lmrec.loggers import build_loggers, finish_wandb, redact_secrets, wandb_finished_on_failure
+from lmrec.module import RecommenderModule
 from lmrec.objective import check_optimized_metric, objective_value
 from lmrec.provenance import provenance
-from lmrec.runfiles import load_weights
+from lmrec.resources import ResourceMonitor
+from lmrec.runfiles import load_weights, restore_model
 from lmrec.sweep import in_multirun, job_threads
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,41 @@ def build_datamodule(cfg: DictConfig, output_dir: Path) -> RecDataModule:
 
 def encoder_parameter_count(cfg: DictConfig) -> int | None:
     """Parameters of the frozen encoder behind a text tower, so the logged cost includes it."""
-    if not uses_text(cfg):
-        return None
+    if not uses_text(cfg) or not build_tuning(cfg).caches_embeddings:
+        return None  # a tuned encoder is part of the model and already counted
     return count_parameters(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
+
+
+def choose_precision(cfg: DictConfig) -> str:
+    """The configured precision, with bf16 falling back to fp16 autocast on GPUs that lack bf16 (pre-Ampere)."""
+    precision = str(cfg.trainer.get("precision", "32-true"))
+    on_gpu = cfg.trainer.get("accelerator") in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    if precision.startswith("bf16") and on_gpu and not torch.cuda.is_bf16_supported():
+        log.warning("this GPU has no bf16; training with precision=16-mixed instead of %s", precision)
+        return "16-mixed"
+    return precision
+
+
+def init_from_run(model: RecommenderModule, source: Path) -> None:
+    """Start from another run's trained towers and head (e.g. a frozen-encoder run before tuning the encoder).
+
+    Weights whose names and shapes match are copied; the rest (a frozen run has no encoder weights, a tuned one
+    no cached table) keep their initialisation. This is linear probing then fine-tuning (LP-FT): the tuned
+    encoder starts with a head that already ranks well, instead of a random one that distorts its features.
+    """
+    if source.is_dir():
+        from lmrec.eval import locate_run  # imported here: eval imports this module
+
+        _, source = locate_run(str(source), "best")
+    elif not source.is_file():
+        raise MissingInputError(f"model.init_from={source}: no such run folder or checkpoint")
+    state = load_weights(source)
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise InputError(f"model.init_from={source}: no weight in it matches this model")
+    model.load_state_dict(matching, strict=False)
+    log.info("initialised %d of %d tensors from %s", len(matching), len(own), source)
 
 
 def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
@@ -58,18 +92,24 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     task = build_task(cfg)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
-    trainer: pl.Trainer = instantiate_checked(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    monitor = ResourceMonitor()
+    trainer: pl.Trainer = instantiate_checked(
+        cfg.trainer, logger=loggers or False, callbacks=[*callbacks, monitor], precision=choose_precision(cfg)
+    )
     resolved = redact_secrets(OmegaConf.to_container(cfg, resolve=True))
     origin = provenance()
     for logger in loggers:  # the W&B run starts here: a job that fails from now on is still recorded as failed
         logger.log_hyperparams({**resolved, "provenance": origin})
     datamodule = build_datamodule(cfg, output_dir)
     model = build_model(cfg, datamodule, task=task)
+    if cfg.model.get("init_from"):
+        init_from_run(model, Path(cfg.model.init_from))
 
     counts = model.parameter_counts()
     encoder_params = encoder_parameter_count(cfg)
-    if encoder_params:
-        counts |= {"encoder_frozen": encoder_params, "total_with_encoder": counts["total"] + encoder_params}
+    if encoder_params:  # the frozen encoder lives outside the model (its vectors are cached) but is part of the cost
+        total = counts["total"] + encoder_params
+        counts |= {"encoder_frozen": encoder_params, "total": total, "trainable_pct": 100 * counts["trainable"] / total}
     stats = datamodule.statistics()
     for logger in loggers:
         logger.log_hyperparams({**resolved, "params": counts, "data_stats": stats})
@@ -80,18 +120,17 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         trainer.fit(model, datamodule=datamodule)
     checkpoint = _best_checkpoint(trainer)
     if checkpoint is not None:
-        model.load_state_dict(load_weights(checkpoint))
+        restore_model(model, checkpoint)
         log.info("testing best checkpoint %s", checkpoint)
     metrics: dict[str, float] = {}
     if cfg.get("test", True):
         trainer.test(model, datamodule=datamodule, verbose=False)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
 
-    monitor = cfg.task.monitor
     best_value = _best_score(trainer)
     summary: dict[str, Any] = dict(metrics)
     if best_value is not None:
-        summary[f"best/{monitor}"] = best_value
+        summary[f"best/{cfg.task.monitor}"] = best_value
     if trainer.is_global_zero:
         data = datamodule.prepare()
         write_json_atomic(output_dir / "metrics.json", summary)
@@ -99,7 +138,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
             output_dir / "run.json",
             {
                 "checkpoint": _relative(checkpoint, output_dir) if checkpoint else None,
-                "monitor": monitor,
+                "monitor": cfg.task.monitor,
                 "best_value": best_value,
                 "params": counts,
                 "data_stats": stats,
@@ -109,6 +148,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
                 "epochs": trainer.current_epoch,
                 "seconds": time.perf_counter() - started,
                 "provenance": origin,
+                **monitor.summary(),
             },
         )
         for command in finish_wandb(loggers, {**summary, **{f"params/{k}": v for k, v in counts.items()}}):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
 from lmrec.encoders.options import POOLINGS, check_encoder_options
-from lmrec.encoders.resolve import resolve_model_dir
+from lmrec.encoders.resolve import resolve_model_dir, weights_fingerprint
 from lmrec.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class TextEncoder(nn.Module):
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=trust_remote_code)
         self.model = AutoModel.from_pretrained(self.model_dir, trust_remote_code=trust_remote_code)
         self.eval()  # a loaded encoder is used for inference until a trainer asks for train mode
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """Identity of the pretrained weights, recorded in checkpoints that leave frozen weights out."""
+        return weights_fingerprint(self.model_dir)
 
     @property
     def dim(self) -> int:

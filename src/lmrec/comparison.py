@@ -1,0 +1,148 @@
+"""A side-by-side table of a sweep's jobs: quality, trainable parameters, peak memory and time per epoch.
+
+Written by a Hydra callback at the end of a multirun (e.g. `experiment=tuning_comparison`) from the files every
+job leaves behind (metrics.json, run.json, .hydra/config.yaml), so it needs no state shared between jobs and
+works the same with the local, joblib or SLURM launchers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from lmrec.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "job",
+    "label",
+    "status",
+    "metric",
+    "value",
+    "trainable",
+    "trainable_pct",
+    "peak_memory_mb",
+    "seconds_per_epoch",
+)
+
+
+def job_row(job_dir: Path, label_key: str) -> dict[str, Any]:
+    """One table row from a job folder; a job that left no metrics is reported as failed, not skipped."""
+    config_file = job_dir / ".hydra" / "config.yaml"
+    config = OmegaConf.load(config_file) if config_file.is_file() else OmegaConf.create()
+    label = OmegaConf.select(config, label_key, default=None)
+    row: dict[str, Any] = {"job": job_dir.name, "label": label, "status": "failed"}
+    metrics_file, info_file = job_dir / "metrics.json", job_dir / "run.json"
+    if not (metrics_file.is_file() and info_file.is_file()):
+        return row
+    metrics, info = json.loads(metrics_file.read_text()), json.loads(info_file.read_text())
+    metric = "test/" + str(info.get("monitor", "")).removeprefix("val/")
+    params = info.get("params", {})
+    row.update(
+        status="completed",
+        metric=metric,
+        value=metrics.get(metric),
+        trainable=params.get("trainable"),
+        trainable_pct=params.get("trainable_pct"),
+        peak_memory_mb=info.get("peak_memory_mb"),
+        seconds_per_epoch=info.get("seconds_per_epoch"),
+    )
+    return row
+
+
+def comparison_rows(sweep_dir: Path, label_key: str) -> list[dict[str, Any]]:
+    jobs = [d for d in Path(sweep_dir).iterdir() if d.is_dir() and (d / ".hydra").is_dir()]
+    jobs.sort(key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
+    return [job_row(d, label_key) for d in jobs]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(sweep_dir: Path, rows: list[dict[str, Any]], name: str) -> tuple[Path, Path]:
+    """`<name>.csv` and `<name>.md` in the sweep folder, each written whole or not at all."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, md_path = Path(sweep_dir) / f"{name}.csv", Path(sweep_dir) / f"{name}.md"
+    with atomic_path(csv_path) as tmp:
+        tmp.write_text(buffer.getvalue())
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(markdown_table(rows))
+    return csv_path, md_path
+
+
+def log_to_wandb(rows: list[dict[str, Any]], name: str, project: str, group: str, save_dir: Path) -> None:
+    """The table as one W&B run of the sweep's group (offline without credentials, like every lmrec run)."""
+    import wandb
+
+    from lmrec.loggers import wandb_credentials_available
+
+    offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_credentials_available()
+    run = wandb.init(
+        project=project,
+        group=group,
+        job_type="comparison",
+        name=name,
+        dir=str(save_dir),
+        mode="offline" if offline else "online",
+        reinit="finish_previous",
+    )
+    table = wandb.Table(columns=list(COLUMNS), data=[[row.get(c) for c in COLUMNS] for row in rows])
+    run.log({name: table})
+    run.finish()
+
+
+def _wandb_group(sweep_dir: Path) -> str:
+    """The W&B group the jobs used, so the table lands beside their runs; the sweep folder name otherwise."""
+    for config_file in sorted(Path(sweep_dir).glob("*/.hydra/config.yaml")):
+        try:
+            group = OmegaConf.select(OmegaConf.load(config_file), "logger.wandb.group", default=None)
+        except Exception:  # an unresolvable interpolation (e.g. hydra:) outside the job: fall back
+            group = None
+        if group:
+            return str(group)
+    return sweep_dir.name
+
+
+class ComparisonTable(Callback):
+    """Hydra callback: after the last job, tabulate the sweep (label = the config value that varies)."""
+
+    def __init__(
+        self, label: str = "model.tuning.name", name: str = "comparison", wandb_project: str | None = "lmrec"
+    ) -> None:
+        self.label = label
+        self.name = name
+        self.wandb_project = wandb_project
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = comparison_rows(sweep_dir, self.label)
+        csv_path, md_path = write_comparison(sweep_dir, rows, self.name)
+        print(f"{self.name} ({len(rows)} jobs), also in {csv_path}:\n{markdown_table(rows)}")
+        if self.wandb_project:
+            try:
+                log_to_wandb(rows, self.name, self.wandb_project, _wandb_group(sweep_dir), sweep_dir)
+            except Exception as err:  # the table on disk is the result; a W&B hiccup must not hide it
+                log.warning("could not log %s to W&B: %s", self.name, err)

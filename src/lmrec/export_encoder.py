@@ -1,0 +1,130 @@
+"""`lmrec-export run=<run dir>`: write a run's tuned text encoder in the standard formats, for use outside lmrec.
+
+- full / partial: a transformers model folder (`AutoModel.from_pretrained(folder)`);
+- peft modes: a peft adapter folder (`PeftModel.from_pretrained(AutoModel.from_pretrained(base), folder)`), and
+  with `merge_lora=true` also `merged/`, the LoRA update folded into the weights (a plain transformers model);
+- adapter: the base in transformers' format plus the bottleneck weights (`lmrec.encoders.adapters.load_adapted`).
+
+Every export also holds the tokenizer and `lmrec_encoder.json` (pooling, normalisation, max length, base weights'
+SHA-256), because a sentence vector is model + pooling, and the pooling is not in the model's config.
+
+Only the encoder is rebuilt (no data, no towers), from the run's saved config and the checkpoint's trained weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from lmrec.atomic import publish_dir
+from lmrec.builder import build_tuning
+from lmrec.config import CONFIG_DIR
+from lmrec.encoders.adapters import BottleneckAdapters, save_adapted
+from lmrec.encoders.resolve import canonical_name
+from lmrec.encoders.tuning import PeftTuning, is_peft_model
+from lmrec.errors import ConfigError, InputError, report_input_errors
+from lmrec.eval import locate_run
+from lmrec.runfiles import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+#: Marks where the transformers model starts in a module state-dict key: <tower>.encoder.model.<hf key>.
+ENCODER_KEY = "encoder.model."
+
+
+def encoder_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The transformers/peft model's own keys from a RecommenderModule state dict (the first tuned encoder's)."""
+    prefixes = sorted({key[: key.index(ENCODER_KEY) + len(ENCODER_KEY)] for key in state if ENCODER_KEY in key})
+    if not prefixes:
+        return {}
+    prefix = prefixes[0]
+    out = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+    return {key.removeprefix("_orig_mod."): value for key, value in out.items()}  # torch.compile's wrapper
+
+
+def export_encoder(cfg: DictConfig) -> Path:
+    """Rebuild the run's tuned encoder, load its trained weights and write it to `cfg.output_dir`."""
+    run_dir, ckpt = locate_run(cfg.run, cfg.checkpoint)
+    run_cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    out = Path(cfg.output_dir) if cfg.get("output_dir") else run_dir / "export"
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"output_dir={out} exists and is not empty; choose another folder or remove it")
+    tuning = build_tuning(run_cfg)
+    if tuning.caches_embeddings:
+        raise ConfigError(
+            f"{run_dir} trained with model/tuning=frozen: its encoder is the unchanged "
+            f"{run_cfg.model.encoder.name_or_path}; there is nothing tuned to export"
+        )
+    if cfg.get("merge_lora") and not (isinstance(tuning, PeftTuning) and "LORA" in tuning.peft_type):
+        raise ConfigError(f"merge_lora=true applies to LoRA-type tuning; this run used model/tuning={tuning.name}")
+
+    from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
+
+    encoder_cfg = OmegaConf.to_container(run_cfg.model.encoder, resolve=True)
+    encoder_cfg.pop("batch_size", None)
+    encoder = TextEncoder(**encoder_cfg)
+    encoder.model = tuning.apply(encoder.model)
+    payload = load_checkpoint(ckpt)
+    recorded = payload.get("encoder_weights_sha256")
+    if recorded and recorded[0] != encoder.weights_sha256:
+        raise InputError(
+            f"{ckpt} was trained on encoder weights {recorded[0]}, but {encoder.model_dir} holds "
+            f"{encoder.weights_sha256}; point the run's model.encoder.name_or_path at the original weights"
+        )
+    trained = encoder_state(payload["state_dict"])
+    missing, unexpected = encoder.model.load_state_dict(trained, strict=False)
+    frozen = {name for name, p in encoder.model.named_parameters() if not p.requires_grad}
+    if unexpected or set(missing) - frozen - _buffers(encoder.model):
+        raise InputError(f"{ckpt}: encoder weights do not match the run's tuning mode ({tuning.name})")
+
+    with publish_dir(out) as tmp:
+        model = encoder.model
+        if isinstance(tuning, BottleneckAdapters):
+            save_adapted(model, tuning, tmp)
+        elif is_peft_model(model):
+            model.peft_config["default"].base_model_name_or_path = canonical_name(str(encoder_cfg["name_or_path"]))
+            model.save_pretrained(tmp)
+            if cfg.get("merge_lora"):
+                model.merge_and_unload().save_pretrained(tmp / "merged")
+                encoder.tokenizer.save_pretrained(tmp / "merged")
+        else:
+            model.save_pretrained(tmp)
+        encoder.tokenizer.save_pretrained(tmp)
+        (tmp / "lmrec_encoder.json").write_text(
+            json.dumps(
+                {
+                    "base_model": canonical_name(str(encoder_cfg["name_or_path"])),
+                    "base_weights_sha256": encoder.weights_sha256,
+                    "tuning": tuning.name,
+                    "pooling": encoder.pooling,
+                    "normalize": encoder.normalize,
+                    "max_length": encoder.max_length,
+                    "checkpoint": str(ckpt.resolve()),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+    log.info("exported the %s-tuned encoder of %s to %s", tuning.name, run_dir, out)
+    return out
+
+
+def _buffers(model: Any) -> set[str]:
+    return {name for name, _ in model.named_buffers()}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def main(cfg: DictConfig) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    with report_input_errors():
+        print(f"exported to {export_encoder(cfg)}")
+
+
+if __name__ == "__main__":
+    main()
