@@ -300,3 +300,48 @@ def test_compiled_encoder_gives_the_eager_vectors(tmp_path, tiny_bert_dir):
     items = torch.tensor([3, 1, 4, 1, 5])
     with torch.no_grad():
         assert torch.allclose(compiled.item_tower(items), eager.item_tower(items), atol=1e-5)
+
+
+def test_tuning_comparison_sweep_writes_one_row_per_mode_including_failures(tmp_path, tiny_bert_dir):
+    """experiment=tuning_comparison end to end; `partial` with 3 frozen layers fails on the 2-layer tiny BERT."""
+    import csv
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path)}
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "lmrec-train"),
+            "experiment=tuning_comparison",
+            "model/tuning=frozen,lora,partial",
+            "data.max_users=10",
+            "trainer.max_epochs=1",
+            f"model.encoder.name_or_path={tiny_bert_dir}",
+            f"hydra.sweep.dir={sweep}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    rows = list(csv.DictReader((sweep / "tuning_comparison.csv").open()))
+    assert [(r["label"], r["status"]) for r in rows] == [
+        ("frozen", "completed"),
+        ("lora", "completed"),
+        ("partial", "failed"),
+    ]
+    for row in rows[:2]:
+        metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())
+        info = json.loads((sweep / row["job"] / "run.json").read_text())
+        assert row["metric"] == "test/ndcg@10" and float(row["value"]) == pytest.approx(metrics["test/ndcg@10"])
+        assert int(row["trainable"]) == info["params"]["trainable"] and float(row["seconds_per_epoch"]) > 0
+    assert int(rows[1]["trainable"]) > int(rows[0]["trainable"])  # LoRA adds trainable encoder weights
+    table = (sweep / "tuning_comparison.md").read_text()
+    assert table.count("\n") == 2 + len(rows) and "| lora | completed |" in table

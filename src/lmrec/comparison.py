@@ -19,6 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.atomic import atomic_path
+from lmrec.distributed import process_rank
+from lmrec.sweep_summary import STATUS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +37,19 @@ COLUMNS = (
 )
 
 
-def job_row(job_dir: Path, label_key: str) -> dict[str, Any]:
-    """One table row from a job folder; a job that left no metrics is reported as failed, not skipped."""
+def job_row(job_dir: Path, label_key: str, status: str | None = None) -> dict[str, Any]:
+    """One table row from a job folder; a job without results is listed with its status, not skipped."""
     config_file = job_dir / ".hydra" / "config.yaml"
     config = OmegaConf.load(config_file) if config_file.is_file() else OmegaConf.create()
     label = OmegaConf.select(config, label_key, default=None)
-    row: dict[str, Any] = {"job": job_dir.name, "label": label, "status": "failed"}
+    status_file = job_dir / STATUS_FILE  # written by the sweep summary callback when the job ends
+    if status is None:
+        status = json.loads(status_file.read_text()).get("status", "") if status_file.is_file() else ""
+    row: dict[str, Any] = {"job": job_dir.name, "label": label, "status": status.lower() or "running"}
     metrics_file, info_file = job_dir / "metrics.json", job_dir / "run.json"
     if not (metrics_file.is_file() and info_file.is_file()):
+        if row["status"] == "completed":
+            row["status"] = "completed (no metrics)"
         return row
     metrics, info = json.loads(metrics_file.read_text()), json.loads(info_file.read_text())
     metric = "test/" + str(info.get("monitor", "")).removeprefix("val/")
@@ -59,10 +66,12 @@ def job_row(job_dir: Path, label_key: str) -> dict[str, Any]:
     return row
 
 
-def comparison_rows(sweep_dir: Path, label_key: str) -> list[dict[str, Any]]:
+def comparison_rows(sweep_dir: Path, label_key: str, known: dict[Path, str] | None = None) -> list[dict[str, Any]]:
+    """Rows for every job folder of the sweep; `known` gives statuses the caller already has (job dir -> status)."""
+    known = {d.resolve(): s for d, s in (known or {}).items()}
     jobs = [d for d in Path(sweep_dir).iterdir() if d.is_dir() and (d / ".hydra").is_dir()]
     jobs.sort(key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
-    return [job_row(d, label_key) for d in jobs]
+    return [job_row(d, label_key, known.get(d.resolve())) for d in jobs]
 
 
 def _fmt(value: Any) -> str:
@@ -135,6 +144,14 @@ class ComparisonTable(Callback):
         self.label = label
         self.name = name
         self.wandb_project = wandb_project
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        # Rebuilt after every job: a sweep with a failed job never reaches on_multirun_end, and a killed one
+        # keeps the rows of the jobs that finished.
+        if process_rank() == 0:
+            sweep_dir = Path(config.hydra.sweep.dir)
+            this_job = {Path(str(config.hydra.runtime.output_dir)): job_return.status.name}
+            write_comparison(sweep_dir, comparison_rows(sweep_dir, self.label, this_job), self.name)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
