@@ -13,25 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BUNDLED_DATA, REPO_ROOT
+from tests.helpers import run_cli
 from tests.wandb_records import read_run
 
 SLICE = ["data.max_users=30", "trainer.max_epochs=2"]
-
-
-def _cli(script: str, args: list[str], home: Path) -> subprocess.CompletedProcess:
-    """Run an installed console script (lmrec-train, lmrec-eval) as a user would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(HOME=str(home), HF_HUB_OFFLINE="1", WANDB_SILENT="true")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=home,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +24,7 @@ def trained(tmp_path_factory):
     """One default-config training run (W&B logger, offline: no API key and an empty HOME)."""
     base = tmp_path_factory.mktemp("e2e")
     run_dir, cache = base / "run", base / "cache"
-    result = _cli(
+    result = run_cli(
         "lmrec-train",
         [*SLICE, "export_split=true", f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache}"],
         home=base,
@@ -97,7 +82,7 @@ def test_wandb_offline_run_records_metrics_config_params_and_stats(trained):
 
 def test_eval_from_checkpoint_reproduces_training_test_metrics(trained):
     out = trained["base"] / "eval"
-    _cli(
+    run_cli(
         "lmrec-eval",
         [f"run={trained['dir']}", f"hydra.run.dir={out}", f"paths.cache_dir={trained['cache']}"],
         home=trained["base"],
@@ -109,7 +94,7 @@ def test_eval_from_checkpoint_reproduces_training_test_metrics(trained):
 
 
 def test_second_run_hits_both_caches(trained):
-    result = _cli(
+    result = run_cli(
         "lmrec-train",
         [
             *SLICE,
@@ -162,7 +147,7 @@ def test_lora_run_on_minilm_is_small_on_disk_reevaluates_and_exports(tmp_path):
     from lmrec.encoders.resolve import packaged_minilm_path
 
     run_dir, cache = tmp_path / "lora", tmp_path / "cache"
-    _cli(
+    run_cli(
         "lmrec-train",
         [
             "data.max_users=8",
@@ -183,12 +168,14 @@ def test_lora_run_on_minilm_is_small_on_disk_reevaluates_and_exports(tmp_path):
     checkpoint = run_dir / info["checkpoint"]
     assert checkpoint.stat().st_size < 3_000_000  # MiniLM's own weights are 90 MB; only LoRA + towers are saved
 
-    _cli("lmrec-eval", [f"run={run_dir}", f"hydra.run.dir={tmp_path / 'eval'}", f"paths.cache_dir={cache}"], tmp_path)
+    run_cli(
+        "lmrec-eval", [f"run={run_dir}", f"hydra.run.dir={tmp_path / 'eval'}", f"paths.cache_dir={cache}"], tmp_path
+    )
     evaluated = json.loads((tmp_path / "eval" / "eval_metrics.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert evaluated["test/rmse"] == pytest.approx(metrics["test/rmse"], abs=1e-6)
 
-    _cli(
+    run_cli(
         "lmrec-export",
         [f"run={run_dir}", f"output_dir={tmp_path / 'export'}", f"hydra.run.dir={tmp_path / 'x'}"],
         tmp_path,

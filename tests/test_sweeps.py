@@ -5,36 +5,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from tests.helpers import run_cli
 from tests.wandb_records import read_run
 
 SLICE = ["data.max_users=31", "trainer.max_epochs=1"]  # odd: DDP ranks get unequal shares of users
-
-
-def _cli(script: str, args: list[str], home: Path, ok: bool = True) -> subprocess.CompletedProcess:
-    """Run an installed console script as a user would: W&B offline (no key, empty HOME), started outside the repo."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(HOME=str(home), HF_HUB_OFFLINE="1", WANDB_SILENT="true")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=home,
-        timeout=600,
-    )
-    if ok:
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 def _summary_rows(sweep_dir: Path) -> list[dict[str, str]]:
@@ -57,7 +39,7 @@ def ddp_sweep(tmp_path_factory, cache):
     """`-m model/head=dot,mlp` on the ranking task, each job DDP over 2 CPU processes, logged to W&B (offline)."""
     base = tmp_path_factory.mktemp("ddp-sweep")
     sweep_dir, log_dir = base / "sweep", base / "logs"
-    result = _cli(
+    result = run_cli(
         "lmrec-train",
         [
             "-m",
@@ -111,7 +93,7 @@ def test_ddp_test_metrics_equal_single_process_evaluation(ddp_sweep, cache):
     """Sharded full-ranking evaluation (2 processes) gives exactly the 1-process numbers for the same checkpoint."""
     jobs = [ddp_sweep["dir"] / "0", ddp_sweep["dir"] / "1"]
     evals = ddp_sweep["base"] / "evals"
-    _cli(
+    run_cli(
         "lmrec-eval",
         ["-m", f"run={jobs[0]},{jobs[1]}", "accelerator=cpu", f"hydra.sweep.dir={evals}", f"paths.cache_dir={cache}"],
         home=ddp_sweep["base"],
@@ -128,10 +110,15 @@ def test_ddp_test_metrics_equal_single_process_evaluation(ddp_sweep, cache):
 
 def test_failing_job_is_recorded_and_the_other_jobs_still_run(tmp_path, cache):
     sweep_dir = tmp_path / "sweep"
-    result = _cli(
+    result = run_cli(
         "lmrec-train",
-        ["-m", "data.max_users=0,31", "trainer.max_epochs=1",
-         f"hydra.sweep.dir={sweep_dir}", f"paths.cache_dir={cache}"],
+        [
+            "-m",
+            "data.max_users=0,31",
+            "trainer.max_epochs=1",
+            f"hydra.sweep.dir={sweep_dir}",
+            f"paths.cache_dir={cache}",
+        ],
         home=tmp_path,
         ok=False,
     )
@@ -152,7 +139,7 @@ def test_failing_job_is_recorded_and_the_other_jobs_still_run(tmp_path, cache):
 
 def test_optuna_search_runs_its_trials_and_reports_the_best(tmp_path, cache):
     sweep_dir = tmp_path / "optuna"
-    _cli(
+    run_cli(
         "lmrec-train",
         [
             "-m",
@@ -181,8 +168,8 @@ def test_optuna_search_runs_its_trials_and_reports_the_best(tmp_path, cache):
 
 def test_same_config_and_seed_give_identical_metrics_and_record_provenance(tmp_path, cache):
     common = ["deterministic=true", "logger=csv", *SLICE, f"paths.cache_dir={cache}"]
-    _cli("lmrec-train", ["-m", "seed=42,7", *common, f"hydra.sweep.dir={tmp_path / 'sweep'}"], home=tmp_path)
-    _cli("lmrec-train", ["seed=42", *common, f"hydra.run.dir={tmp_path / 'again'}"], home=tmp_path)
+    run_cli("lmrec-train", ["-m", "seed=42,7", *common, f"hydra.sweep.dir={tmp_path / 'sweep'}"], home=tmp_path)
+    run_cli("lmrec-train", ["seed=42", *common, f"hydra.run.dir={tmp_path / 'again'}"], home=tmp_path)
     first = json.loads((tmp_path / "sweep" / "0" / "metrics.json").read_text())
     other_seed = json.loads((tmp_path / "sweep" / "1" / "metrics.json").read_text())
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
