@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,15 +17,38 @@ def peak_memory_mb(device: torch.device | None = None) -> float:
     """Peak memory so far: allocated GPU memory on CUDA, else the process's peak resident set (CPU)."""
     if device is not None and device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    high_water = _proc_status_kib("VmHWM")  # Linux: resettable by reset_peak_memory(), unlike ru_maxrss
+    if high_water is not None:
+        return high_water / 2**10
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def reset_peak_memory(device: torch.device | None = None) -> None:
+    """Start a new peak: the jobs of a multirun share one process, and each job's figure must be its own."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    with contextlib.suppress(OSError):  # elsewhere the peak stays the process's
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: resets VmHWM to the current resident set
+
+
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class ResourceMonitor(pl.Callback):
     """Training seconds per epoch (validation excluded) and peak memory, logged as `perf/*` and kept for run.json.
 
-    On GPU the peak counter is reset at fit start, so the figure is the training's own; on CPU it is the process
-    peak, which includes loading data and the encoder.
+    The peak counter is reset at fit start (GPU: allocated memory; Linux CPU: the resident-set high-water mark), so
+    the figure is the training's own and not an earlier job's of the same multirun process; it includes the weights
+    and data already in memory.
     """
 
     def __init__(self) -> None:
@@ -34,8 +59,7 @@ class ResourceMonitor(pl.Callback):
         self.peak_mb: float | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(pl_module.device)
+        reset_peak_memory(pl_module.device)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
