@@ -11,7 +11,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from hydra.utils import get_class
@@ -27,6 +27,9 @@ from lmrec.encoders.text_sources import FrozenTextTable, TunedTextEncoder
 from lmrec.encoders.tuning import FrozenTuning, Tuning, is_peft_model
 from lmrec.errors import ConfigError
 from lmrec.module import RecommenderModule
+
+if TYPE_CHECKING:
+    from lmrec.encoders.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +89,30 @@ def build_tuning(cfg: DictConfig) -> Tuning:
     return tuning
 
 
-def tuned_text_source(cfg: DictConfig, datamodule: RecDataModule, tuning: Tuning) -> TunedTextEncoder:
-    """A trainable encoder over the catalogue's texts, with the tuning mode applied to its weights."""
+def build_tuned_encoder(cfg: DictConfig, tuning: Tuning) -> TextEncoder:
+    """The configured encoder with the tuning mode applied to its weights (used by training and by export)."""
     from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
 
     encoder_cfg = OmegaConf.to_container(cfg.model.encoder, resolve=True)
-    batch_size = int(encoder_cfg.pop("batch_size", 128))
-    options = cfg.model.tuning
+    encoder_cfg.pop("batch_size", None)
     encoder = TextEncoder(**encoder_cfg)
     encoder.model = tuning.apply(encoder.model)
+    return encoder
+
+
+def tuned_text_source(cfg: DictConfig, datamodule: RecDataModule, tuning: Tuning) -> TunedTextEncoder:
+    """A trainable encoder over the catalogue's texts, with the tuning mode applied to its weights."""
+    options = cfg.model.tuning
+    encoder = build_tuned_encoder(cfg, tuning)
     encoder.train()  # Lightning keeps each module's mode; a tuned encoder trains with its dropout on
     if options.get("gradient_checkpointing"):
         enable_activation_checkpointing(encoder.model)
     return TunedTextEncoder(
-        encoder, datamodule.item_texts, eval_batch_size=batch_size, tuning=tuning, compile=bool(options.get("compile"))
+        encoder,
+        datamodule.item_texts,
+        eval_batch_size=int(cfg.model.encoder.get("batch_size", 128)),
+        tuning=tuning,
+        compile=bool(options.get("compile")),
     )
 
 

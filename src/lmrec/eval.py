@@ -27,7 +27,7 @@ from lmrec.config import CONFIG_DIR, instantiate_checked
 from lmrec.distributed import distributed_job, quiet_other_ranks, use_job_command_for_ddp_ranks
 from lmrec.errors import ConfigError, InputError, MissingInputError, report_input_errors
 from lmrec.loggers import build_loggers
-from lmrec.runfiles import load_weights, restore_model
+from lmrec.runfiles import load_checkpoint, restore_model
 from lmrec.sweep import in_multirun
 from lmrec.train import build_datamodule
 
@@ -113,8 +113,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         ) from None
     datamodule = build_datamodule(run_cfg, output_dir)
     check_same_data(run_dir, datamodule.prepare().key)
-    model = build_model(run_cfg, datamodule, text_embeddings=text_embeddings_from(load_weights(ckpt)))
-    restore_model(model, ckpt)
+    payload = load_checkpoint(ckpt)
+    model = build_model(run_cfg, datamodule, text_embeddings=text_embeddings_from(payload["state_dict"]))
+    restore_model(model, ckpt, payload)
     if cfg.split == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:

@@ -23,14 +23,14 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.atomic import publish_dir
-from lmrec.builder import build_tuning
+from lmrec.builder import build_tuned_encoder, build_tuning
 from lmrec.config import CONFIG_DIR
 from lmrec.encoders.adapters import BottleneckAdapters, save_adapted
 from lmrec.encoders.resolve import canonical_name
 from lmrec.encoders.tuning import PeftTuning, is_peft_model
 from lmrec.errors import ConfigError, InputError, report_input_errors
 from lmrec.eval import locate_run
-from lmrec.runfiles import load_checkpoint
+from lmrec.runfiles import check_encoder_weights, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +64,9 @@ def export_encoder(cfg: DictConfig) -> Path:
     if cfg.get("merge_lora") and not (isinstance(tuning, PeftTuning) and "LORA" in tuning.peft_type):
         raise ConfigError(f"merge_lora=true applies to LoRA-type tuning; this run used model/tuning={tuning.name}")
 
-    from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
-
-    encoder_cfg = OmegaConf.to_container(run_cfg.model.encoder, resolve=True)
-    encoder_cfg.pop("batch_size", None)
-    encoder = TextEncoder(**encoder_cfg)
-    encoder.model = tuning.apply(encoder.model)
+    encoder = build_tuned_encoder(run_cfg, tuning)
     payload = load_checkpoint(ckpt)
-    recorded = payload.get("encoder_weights_sha256")
-    if recorded and recorded[0] != encoder.weights_sha256:
-        raise InputError(
-            f"{ckpt} was trained on encoder weights {recorded[0]}, but {encoder.model_dir} holds "
-            f"{encoder.weights_sha256}; point the run's model.encoder.name_or_path at the original weights"
-        )
+    check_encoder_weights(ckpt, payload.get("encoder_weights_sha256"), [encoder.weights_sha256])
     trained = encoder_state(payload["state_dict"])
     missing, unexpected = encoder.model.load_state_dict(trained, strict=False)
     frozen = {name for name, p in encoder.model.named_parameters() if not p.requires_grad}
@@ -88,7 +78,9 @@ def export_encoder(cfg: DictConfig) -> Path:
         if isinstance(tuning, BottleneckAdapters):
             save_adapted(model, tuning, tmp)
         elif is_peft_model(model):
-            model.peft_config["default"].base_model_name_or_path = canonical_name(str(encoder_cfg["name_or_path"]))
+            model.peft_config["default"].base_model_name_or_path = canonical_name(
+                str(run_cfg.model.encoder.name_or_path)
+            )
             model.save_pretrained(tmp)
             if cfg.get("merge_lora"):
                 model.merge_and_unload().save_pretrained(tmp / "merged")
@@ -99,7 +91,7 @@ def export_encoder(cfg: DictConfig) -> Path:
         (tmp / "lmrec_encoder.json").write_text(
             json.dumps(
                 {
-                    "base_model": canonical_name(str(encoder_cfg["name_or_path"])),
+                    "base_model": canonical_name(str(run_cfg.model.encoder.name_or_path)),
                     "base_weights_sha256": encoder.weights_sha256,
                     "tuning": tuning.name,
                     "pooling": encoder.pooling,

@@ -45,10 +45,12 @@ class RecommenderModule(pl.LightningModule):
         self._frozen_item_vectors: torch.Tensor | None = None
         # Checkpoints of tuned encoders leave the frozen base weights out (they come from the encoder folder), so
         # Lightning must accept their absence when it restores one; `load_trained_weights` checks it exactly.
-        self.strict_loading = not self.tuned_encoders()
+        # Found once (a plain tuple, so not registered twice): training_step and every batch end consult it.
+        self._tuned_encoders = tuple(m for m in self.modules() if isinstance(m, TunedTextEncoder))
+        self.strict_loading = not self._tuned_encoders
 
-    def tuned_encoders(self) -> list[TunedTextEncoder]:
-        return [m for m in self.modules() if isinstance(m, TunedTextEncoder)]
+    def tuned_encoders(self) -> tuple[TunedTextEncoder, ...]:
+        return self._tuned_encoders
 
     # -- scoring (what tasks call) ---------------------------------------------------------------------------
     def item_vectors(self, *index_groups: torch.Tensor) -> list[torch.Tensor]:

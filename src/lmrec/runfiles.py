@@ -26,15 +26,19 @@ def load_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(checkpoint)["state_dict"]
 
 
-def restore_model(model: RecommenderModule, checkpoint: Path) -> None:
-    """Load a checkpoint into `model`, refusing one whose tuned encoder started from other pretrained weights
-    (its frozen base weights are not in the file, so they must be the ones the encoder folder holds now)."""
-    payload = load_checkpoint(checkpoint)
-    recorded = payload.get("encoder_weights_sha256")
-    current = [encoder.encoder.weights_sha256 for encoder in model.tuned_encoders()]
+def check_encoder_weights(source: Path, recorded: list[str] | None, current: list[str]) -> None:
+    """Refuse a checkpoint whose tuned encoder started from other pretrained weights than the folder holds now
+    (its frozen base weights are not in the file, so they must be the ones the encoder folder provides)."""
     if recorded is not None and recorded != current:
         raise InputError(
-            f"{checkpoint} was trained on top of encoder weights {recorded}, but the configured encoder folder holds "
+            f"{source} was trained on top of encoder weights {recorded}, but the configured encoder folder holds "
             f"{current}; point model.encoder.name_or_path at the weights the run used"
         )
+
+
+def restore_model(model: RecommenderModule, checkpoint: Path, payload: dict[str, Any] | None = None) -> None:
+    """Load a checkpoint (or its already loaded `payload`) into `model`, checking its encoder's base weights."""
+    payload = payload if payload is not None else load_checkpoint(checkpoint)
+    current = [encoder.encoder.weights_sha256 for encoder in model.tuned_encoders()]
+    check_encoder_weights(checkpoint, payload.get("encoder_weights_sha256"), current)
     model.load_trained_weights(payload["state_dict"])

@@ -94,7 +94,6 @@ def wandb_job_type(default: str) -> str:
     return fit_wandb_name(job_choices(hydra)) or default
 
 
-
 def job_threads(requested: int | None) -> int | None:
     """Torch CPU threads for this job: `torch_threads` if set, else cpu_count / n_jobs for parallel local jobs.
 

@@ -112,7 +112,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         counts |= {"encoder_frozen": encoder_params, "total": total, "trainable_pct": 100 * counts["trainable"] / total}
     stats = datamodule.statistics()
     for logger in loggers:
-        logger.log_hyperparams({**resolved, "params": counts, "data_stats": stats})
+        logger.log_hyperparams({"params": counts, "data_stats": stats})
     log.info("parameters: %s", counts)
     log.info("data: %s", stats)
 
