@@ -51,6 +51,8 @@ VARIANTS = [
     ["model/item_tower=hybrid", "model/user_tower=history", "model/head=mlp", "task=ranking", "model/tuning=lora"],
     ["model/tuning=adapter", "model/head=mlp", "task=rating", "model/scheduler=warmup_cosine"],
     ["model/tuning=full", "model/user_tower=history", "task=rating", "model/scheduler=warmup_linear"],
+    # cached frozen layers: filled inside the sanity check, trained through, dropped and refilled on restore
+    ["model/tuning=partial_top", "model/user_tower=history", "task=ranking"],
 ]
 
 

@@ -21,7 +21,7 @@ from tests.helpers import compose_train, run_cli
 #: mode -> (extra overrides, predicate on an encoder parameter name: should it train?)
 MODES = {
     "full": ([], lambda n: not n.startswith("pooler.")),
-    "partial": (["model.tuning.method.frozen_layers=1"], lambda n: n.startswith("encoder.layer.1.")),
+    "partial": (["model.tuning.method.frozen_layers=-1"], lambda n: n.startswith("encoder.layer.1.")),  # top only
     "lora": ([], lambda n: "lora_" in n and (".query." in n or ".value." in n)),
     "adalora": ([], lambda n: "lora_" in n),
     "ia3": ([], lambda n: "ia3_" in n),
@@ -127,6 +127,48 @@ def test_distinct_item_encoding_equals_per_row_encoding(tmp_path, tiny_bert_dir)
     all_vectors = model.item_tower.all_items()
     u = model.user_tower(torch.tensor([0, 1]), all_vectors[history], batch_row, weights)[torch.tensor([0, 1, 0])]
     assert torch.allclose(scores, model.head(u, all_vectors[items[:3]], users, items[:3]), atol=1e-5)
+
+
+@pytest.mark.parametrize("frozen_layers", [0, 1])
+def test_partial_tuning_on_cached_frozen_layers_computes_the_uncached_model(tmp_path, tiny_bert_dir, frozen_layers):
+    models = {}
+    for cache in ("true", "false"):
+        _, model, _ = _build(
+            tmp_path,
+            tiny_bert_dir,
+            "partial",
+            f"model.tuning.method.frozen_layers={frozen_layers}",
+            f"model.tuning.method.cache_frozen_layers={cache}",
+        )
+        model.eval()  # no dropout: both paths compute the same function
+        models[cache] = model
+    cached, plain = _encoder(models["true"]), _encoder(models["false"])
+    assert cached.cached_depth == frozen_layers and plain.cached_depth is None
+    with torch.inference_mode():  # the cache is first filled inside an evaluation, as Lightning's sanity check does
+        assert torch.allclose(cached.all_items(), plain.all_items(), atol=1e-5)
+    assert cached.bottom_states.shape == (int(cached.lengths.sum()), cached.dim)  # one row per real token
+    items = torch.tensor([4, 2, 9, 4, 0])
+    grads = []
+    for model in (models["true"], models["false"]):
+        model.item_tower(items).square().sum().backward()  # trains through states cached under inference mode
+        grads.append({n: p.grad for n, p in _hf_params(model).items() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    assert all(n.startswith(f"encoder.layer.{frozen_layers}.") or frozen_layers == 0 for n in grads[0])
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-5), name
+    # loading weights drops the cache, so it is rebuilt from the weights now in place
+    models["true"].load_state_dict(models["true"].state_dict(), strict=False)
+    assert cached.bottom_states is None
+
+
+def test_length_sorted_chunks_give_the_one_pass_vectors(tmp_path, tiny_bert_dir):
+    _, model, _ = _build(tmp_path, tiny_bert_dir, "lora")
+    model.eval()
+    encoder = _encoder(model)
+    items = torch.randperm(len(encoder.lengths))[:40]
+    whole = encoder._encode(items)
+    encoder.chunk_size = 7
+    assert torch.allclose(encoder(items), whole, atol=1e-5)
 
 
 def test_peft_checkpoints_hold_only_trained_weights_and_restore_the_scores(tmp_path, tiny_bert_dir):
@@ -278,6 +320,7 @@ def test_warmup_then_linear_decay():
     [
         (["model/item_tower=id"], "uses no text"),
         (["model.tuning.method.frozen_layers=5"], "has 2 layers"),
+        (["model.tuning.method.frozen_layers=-3"], "has 2 layers; expected -2 to 2"),
     ],
 )
 def test_bad_tuning_settings_fail_clearly(tmp_path, tiny_bert_dir, overrides, message):
@@ -333,6 +376,7 @@ def test_tuning_comparison_sweep_writes_one_row_per_mode_including_failures(tmp_
         info = json.loads((sweep / row["job"] / "run.json").read_text())
         assert row["metric"] == "test/ndcg@10" and float(row["value"]) == pytest.approx(metrics["test/ndcg@10"])
         assert int(row["trainable"]) == info["params"]["trainable"] and float(row["seconds_per_epoch"]) > 0
+        assert int(row["optimizer_steps"]) == info["optimizer_steps"] > 0 and float(row["seconds_per_step"]) > 0
     assert int(rows[1]["trainable"]) > int(rows[0]["trainable"])  # LoRA adds trainable encoder weights
     table = (sweep / "tuning_comparison.md").read_text()
     assert table.count("\n") == 2 + len(rows) and "| lora | completed |" in table

@@ -110,7 +110,7 @@ def tuned_text_source(cfg: DictConfig, datamodule: RecDataModule, tuning: Tuning
     return TunedTextEncoder(
         encoder,
         datamodule.item_texts,
-        eval_batch_size=int(cfg.model.encoder.get("batch_size", 128)),
+        chunk_size=int(cfg.model.encoder.get("batch_size", 128)),
         tuning=tuning,
         compile=bool(options.get("compile")),
     )

@@ -66,6 +66,10 @@ class TextEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pool(hidden, attention_mask)
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The item vector from the last hidden states (also used when the model ran in two parts)."""
         vectors = pool(hidden, attention_mask, self.pooling)
         return nn.functional.normalize(vectors, dim=-1) if self.normalize else vectors
 

@@ -11,8 +11,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from lmrec.encoders.layer_cache import gather_ragged, run_bottom, run_top
 from lmrec.encoders.text_encoder import TextEncoder
 from lmrec.encoders.tuning import FullTuning, Tuning
+from lmrec.errors import ConfigError
+from lmrec.progress import progress_bar
 
 
 class FrozenTextTable(nn.Module):
@@ -43,23 +46,33 @@ class TunedTextEncoder(nn.Module):
     Texts are tokenized once at construction and kept as a padded id matrix on the model's device, so a
     training step only gathers rows: no tokenizer call, no host-to-device copy. `forward` encodes exactly the
     items it is given; the module passes each step's distinct items, so a popular item costs one encoder pass.
+    Items are encoded in length-sorted chunks of `chunk_size`: a step's ~1,000 random items padded to their
+    longest text would be mostly padding (ml-latest-small's texts are 18 tokens on average, 71 at most).
+
+    When the tuning mode freezes the bottom of the model (`Tuning.cached_depth`), the bottom's output for every
+    item is computed once, lazily, and each pass runs only the layers that train (`lmrec.encoders.layer_cache`).
     """
 
     def __init__(
         self,
         encoder: TextEncoder,
         texts: Sequence[str],
-        eval_batch_size: int = 256,
+        chunk_size: int = 256,
         tuning: Tuning | None = None,
         compile: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.eval_batch_size = int(eval_batch_size)
+        self.chunk_size = int(chunk_size)
+        if self.chunk_size < 1:
+            raise ConfigError(f"model.encoder.batch_size={chunk_size}; expected a positive number of texts")
         self.tuning = tuning or FullTuning()
+        self.cached_depth = self.tuning.cached_depth
+        self._run_top = run_top
         if compile:
             # dynamic=True: batch size and padded length change every step; without it each shape recompiles.
             encoder.model = torch.compile(encoder.model, dynamic=True)
+            self._run_top = torch.compile(run_top, dynamic=True)
         token_lists = encoder.tokenize(texts)["input_ids"]
         lengths = torch.tensor([len(ids) for ids in token_lists], dtype=torch.long)
         width = int(lengths.max()) if len(lengths) else 1
@@ -70,6 +83,11 @@ class TunedTextEncoder(nn.Module):
         # Data, not weights: rebuilt from the texts on load, so they stay out of checkpoints.
         self.register_buffer("token_ids", token_ids, persistent=False)
         self.register_buffer("lengths", lengths, persistent=False)
+        # The frozen bottom's per-token output, filled on first use (on the model's device) and dropped whenever
+        # weights are loaded, so it never outlives the weights it came from.
+        self.register_buffer("bottom_states", None, persistent=False)
+        self.register_buffer("bottom_starts", None, persistent=False)
+        self.register_load_state_dict_post_hook(lambda module, _: module.drop_bottom_cache())
 
     @property
     def dim(self) -> int:
@@ -81,11 +99,55 @@ class TunedTextEncoder(nn.Module):
         return getattr(self.encoder.model, "_orig_mod", self.encoder.model)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
+        if len(items) <= self.chunk_size:
+            return self._encode(items)
+        order = torch.argsort(self.lengths[items], descending=True)
+        sorted_items = items[order]
+        chunks = [self._encode(sorted_items[i : i + self.chunk_size]) for i in range(0, len(items), self.chunk_size)]
+        vectors = torch.cat(chunks)
+        return vectors[torch.argsort(order)]
+
+    def _encode(self, items: torch.Tensor) -> torch.Tensor:
         lengths = self.lengths[items]
-        width = int(lengths.max()) if len(items) else 1  # pad to this batch's longest text, not the catalogue's
-        input_ids = self.token_ids[items, :width]
+        width = int(lengths.max()) if len(items) else 1  # pad to this chunk's longest text, not the catalogue's
         attention_mask = (torch.arange(width, device=items.device) < lengths.unsqueeze(1)).long()
-        return self.encoder(input_ids, attention_mask)
+        if self.cached_depth is None:
+            return self.encoder(self.token_ids[items, :width], attention_mask)
+        if self.bottom_states is None:
+            self._fill_bottom_cache()
+        hidden = gather_ragged(self.bottom_states, self.bottom_starts, items, lengths, width)
+        hidden = self._run_top(self.tuned_model, hidden, attention_mask, self.cached_depth)
+        return self.encoder.pool(hidden, attention_mask)
+
+    def _fill_bottom_cache(self) -> None:
+        # Ordinary tensors even when first needed inside an inference-mode evaluation (the sanity check): training
+        # later saves them for the backward pass of the layers they feed, which inference tensors cannot be.
+        with torch.inference_mode(False), torch.no_grad():
+            self._compute_bottom_cache()
+
+    def _compute_bottom_cache(self) -> None:
+        model = self.tuned_model
+        was_training = model.training
+        model.eval()  # the frozen bottom runs without dropout, like the frozen mode's embedding cache
+        order = torch.argsort(self.lengths, descending=True)
+        states = [None] * len(order)
+        with progress_bar("caching frozen layers", total=len(order)) as advance:
+            for start in range(0, len(order), self.chunk_size):
+                chunk = order[start : start + self.chunk_size]
+                lengths = self.lengths[chunk]
+                width = int(lengths.max())
+                mask = torch.arange(width, device=chunk.device) < lengths.unsqueeze(1)
+                hidden = run_bottom(model, self.token_ids[chunk, :width], mask.long(), self.cached_depth)
+                for row, item in enumerate(chunk.tolist()):
+                    states[item] = hidden[row, : int(lengths[row])]
+                advance(len(chunk))
+        model.train(was_training)
+        self.bottom_states = torch.cat(states) if states else torch.empty(0, self.dim, device=self.lengths.device)
+        self.bottom_starts = torch.cumsum(self.lengths, 0) - self.lengths
+
+    def drop_bottom_cache(self) -> None:
+        self.bottom_states = None
+        self.bottom_starts = None
 
     def on_fit_start(self, total_steps: int) -> None:
         self.tuning.on_fit_start(self.tuned_model, total_steps)
@@ -97,12 +159,5 @@ class TunedTextEncoder(nn.Module):
         return self.tuning.regularization(self.tuned_model)
 
     def all_items(self) -> torch.Tensor:
-        """Every item's vector, encoded in length-sorted chunks (so no chunk pays for the longest text)."""
-        order = torch.argsort(self.lengths, descending=True)
-        chunks = [
-            self(order[start : start + self.eval_batch_size]) for start in range(0, len(order), self.eval_batch_size)
-        ]
-        vectors = torch.cat(chunks) if chunks else torch.empty(0, self.dim, device=self.token_ids.device)
-        out = torch.empty_like(vectors)
-        out[order] = vectors
-        return out
+        """Every item's vector, in the same length-sorted chunks as a training step."""
+        return self(torch.arange(len(self.lengths), device=self.lengths.device))

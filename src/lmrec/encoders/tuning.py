@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lmrec.encoders.layer_cache import transformer_layers
 from lmrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class Tuning:
     name = "frozen"
     #: Frozen vectors never change, so they are computed once and read from the on-disk cache.
     caches_embeddings = True
+    #: Number of frozen transformer layers (above frozen embeddings) whose output is computed once per catalogue
+    #: instead of every step (`lmrec.encoders.layer_cache`); None when the bottom of the model trains.
+    cached_depth: int | None = None
 
     def apply(self, model: nn.Module) -> nn.Module:
         freeze(model)
@@ -78,41 +82,40 @@ class PartialTuning(Tuning):
     """The embeddings and the lowest `frozen_layers` transformer layers stay fixed; the layers above train.
 
     Lower layers carry general language features, upper layers the task-specific ones; freezing the bottom
-    saves their gradients and optimizer state.
+    saves their gradients and optimizer state. With frozen embeddings the frozen bottom's output is also cached
+    (`cache_frozen_layers`), so each step runs only the layers that train. A negative `frozen_layers` counts
+    from the top, as a Python slice does: -1 trains only the top layer of any depth of model.
     """
 
     name = "partial"
     caches_embeddings = False
 
-    def __init__(self, frozen_layers: int = 3, freeze_embeddings: bool = True) -> None:
-        if int(frozen_layers) < 0:
-            raise ConfigError(f"model.tuning.frozen_layers={frozen_layers}; expected 0 or more")
+    def __init__(
+        self, frozen_layers: int = 3, freeze_embeddings: bool = True, cache_frozen_layers: bool = True
+    ) -> None:
         self.frozen_layers = int(frozen_layers)
         self.freeze_embeddings = bool(freeze_embeddings)
+        self.cache_frozen_layers = bool(cache_frozen_layers)
 
     def apply(self, model: nn.Module) -> nn.Module:
-        layers = _transformer_layers(model)
-        if self.frozen_layers > len(layers):
+        layers = transformer_layers(model)
+        if layers is None:
             raise ConfigError(
-                f"model.tuning.frozen_layers={self.frozen_layers} but the encoder has {len(layers)} layers"
+                f"{type(model).__name__} has no encoder.layer stack; partial tuning needs a BERT-family model"
             )
+        depth = self.frozen_layers + len(layers) if self.frozen_layers < 0 else self.frozen_layers
+        if not 0 <= depth <= len(layers):
+            raise ConfigError(
+                f"model.tuning.frozen_layers={self.frozen_layers} but the encoder has {len(layers)} layers; "
+                f"expected {-len(layers)} to {len(layers)}"
+            )
+        self.cached_depth = depth if self.freeze_embeddings and self.cache_frozen_layers else None
         FullTuning().apply(model)
         if self.freeze_embeddings:
             freeze(model.embeddings if hasattr(model, "embeddings") else model.get_input_embeddings())
-        for layer in layers[: self.frozen_layers]:
+        for layer in layers[:depth]:
             freeze(layer)
         return model
-
-
-def _transformer_layers(model: nn.Module) -> nn.ModuleList:
-    """The stack of transformer blocks of a BERT-family model (`encoder.layer`)."""
-    encoder = getattr(model, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise ConfigError(
-            f"{type(model).__name__} has no encoder.layer stack; partial tuning needs a BERT-family model"
-        )
-    return layers
 
 
 class PeftTuning(Tuning):
