@@ -1,4 +1,4 @@
-"""Progress for long work outside the Lightning loop (encoding, caching).
+"""Progress for long work: encoding and caching outside the Lightning loop, and training epochs off a terminal.
 
 A rich progress bar on a terminal; in a log (CI, a cluster job's output file) a bar is unreadable, so there a line is
 logged at every tenth of the work instead.
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import pytorch_lightning as pl
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 log = logging.getLogger(__name__)
@@ -38,3 +41,44 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+class TrainingProgressLog(pl.Callback):
+    """Training progress as log lines when stderr is not a terminal (a cluster job's output file, CI).
+
+    The rich progress bar draws nothing readable there, and a tuned-encoder epoch can run for an hour on a CPU;
+    one line per tenth of each training epoch (step, loss, seconds per step, time left in the epoch) shows the
+    job is alive and how long it will take. On a terminal the progress bar does this and the callback is silent.
+    """
+
+    def __init__(self, force: bool = False) -> None:
+        self.enabled = force or not sys.stderr.isatty()
+        self._start = 0.0
+        self._tenths = 0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start, self._tenths = time.perf_counter(), 0
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        total = trainer.num_training_batches
+        if not self.enabled or not trainer.is_global_zero or not isinstance(total, int) or total < 1:
+            return
+        done = batch_idx + 1
+        tenth = done * 10 // total
+        if tenth <= self._tenths:
+            return
+        self._tenths = tenth
+        per_batch = (time.perf_counter() - self._start) / done
+        loss = trainer.callback_metrics.get("train/loss_step")
+        loss_text = f", loss {float(loss):.4f}" if loss is not None else ""
+        log.info(
+            "epoch %d: batch %d/%d%s, %.2f s/batch, %.0f s left in the epoch",
+            trainer.current_epoch,
+            done,
+            total,
+            loss_text,
+            per_batch,
+            per_batch * (total - done),
+        )
