@@ -165,6 +165,8 @@ def test_lora_run_on_minilm_is_small_on_disk_reevaluates_and_exports(tmp_path):
     info = json.loads((run_dir / "run.json").read_text())
     assert 0 < info["params"]["trainable_pct"] < 5 and info["params"]["total"] > 22_000_000
     assert info["seconds_per_epoch"] > 0 and info["peak_memory_mb"] > 0
+    assert info["optimizer_steps"] == 2  # limit_train_batches=2, one epoch
+    assert info["seconds_per_step"] == pytest.approx(info["train_seconds"] / 2)
     checkpoint = run_dir / info["checkpoint"]
     assert checkpoint.stat().st_size < 3_000_000  # MiniLM's own weights are 90 MB; only LoRA + towers are saved
 

@@ -1,4 +1,4 @@
-"""A side-by-side table of a sweep's jobs: quality, trainable parameters, peak memory and time per epoch.
+"""A side-by-side table of a sweep's jobs: quality, trainable parameters, peak memory, time per epoch and per step.
 
 Written by a Hydra callback at the end of a multirun (e.g. `experiment=tuning_comparison`) from the files every
 job leaves behind (metrics.json, run.json, .hydra/config.yaml), so it needs no state shared between jobs and
@@ -34,6 +34,8 @@ COLUMNS = (
     "trainable_pct",
     "peak_memory_mb",
     "seconds_per_epoch",
+    "optimizer_steps",
+    "seconds_per_step",
 )
 
 
@@ -62,6 +64,8 @@ def job_row(job_dir: Path, label_key: str, status: str | None = None) -> dict[st
         trainable_pct=params.get("trainable_pct"),
         peak_memory_mb=info.get("peak_memory_mb"),
         seconds_per_epoch=info.get("seconds_per_epoch"),
+        optimizer_steps=info.get("optimizer_steps"),
+        seconds_per_step=info.get("seconds_per_step"),
     )
     return row
 

@@ -44,7 +44,9 @@ def _proc_status_kib(field: str) -> int | None:
 
 
 class ResourceMonitor(pl.Callback):
-    """Training seconds per epoch (validation excluded) and peak memory, logged as `perf/*` and kept for run.json.
+    """Training seconds per epoch and per optimizer step (validation excluded) and peak memory, logged as `perf/*`
+    and kept for run.json. Seconds per step is the figure that compares runs stopped by a time budget
+    (`trainer.max_time`), whose last epoch is cut short.
 
     The peak counter is reset at fit start (GPU: allocated memory; Linux CPU: the resident-set high-water mark), so
     the figure is the training's own and not an earlier job's of the same multirun process; it includes the weights
@@ -57,6 +59,7 @@ class ResourceMonitor(pl.Callback):
         self._validation_seconds = 0.0
         self._validation_start = 0.0
         self.peak_mb: float | None = None
+        self.optimizer_steps = 0
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         reset_peak_memory(pl_module.device)
@@ -77,6 +80,15 @@ class ResourceMonitor(pl.Callback):
         self.peak_mb = peak_memory_mb(pl_module.device)
         pl_module.log_dict({"perf/train_epoch_seconds": seconds, "perf/peak_memory_mb": self.peak_mb})
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.optimizer_steps = int(trainer.global_step)
+
     def summary(self) -> dict[str, Any]:
-        per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds else None
-        return {"seconds_per_epoch": per_epoch, "peak_memory_mb": self.peak_mb}
+        seconds = sum(self.epoch_seconds)
+        return {
+            "seconds_per_epoch": seconds / len(self.epoch_seconds) if self.epoch_seconds else None,
+            "train_seconds": seconds,
+            "optimizer_steps": self.optimizer_steps,
+            "seconds_per_step": seconds / self.optimizer_steps if self.optimizer_steps else None,
+            "peak_memory_mb": self.peak_mb,
+        }
