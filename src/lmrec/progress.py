@@ -74,7 +74,7 @@ class TrainingProgressLog(pl.Callback):
         loss = trainer.callback_metrics.get("train/loss_step")
         loss_text = f", loss {float(loss):.4f}" if loss is not None else ""
         log.info(
-            "epoch %d: batch %d/%d%s, %.2f s/batch, %.0f s left in the epoch",
+            "epoch %d: batch %d/%d%s, %.3g s/batch, %.0f s left in the epoch",
             trainer.current_epoch,
             done,
             total,
