@@ -19,10 +19,19 @@ What is measured (all on ml-latest-small with the packaged all-MiniLM-L6-v2, bat
               model for each tuning mode, each in a fresh process: the increase over the memory in use before
               the first step (weights, data) is the step's own cost: activations, gradients, optimizer state.
               The ratio is each mode / full fine-tuning.
+    passes    How a tuned step runs its encoder, on the ranking task (4 negatives) at the default max length (128)
+              and `--batch-size` rows (default 256), each pair built side by side in one process:
+              chunks    LoRA, the step's distinct items in one pass padded to its longest text vs lmrec's
+                        length-sorted chunks of `model.encoder.batch_size` (128) texts;
+              cache     partial tuning with 5 (then 3, the default) of MiniLM's 6 layers frozen, every layer run
+                        each step vs the frozen layers' output cached once (`cache_frozen_layers`); the one-off
+                        time to fill the cache is reported on its own.
+              1 untimed warm-up step, then the fastest of `--repeats` timed steps; ratio = before / after.
 
 Usage
     python scripts/bench_tuning.py step   [--json out.json]
     python scripts/bench_tuning.py memory [--json out.json]
+    python scripts/bench_tuning.py passes [--batch-size 256] [--json out.json]
 """
 
 from __future__ import annotations
@@ -49,16 +58,29 @@ STEP_CONFIGS = {
     "rating+history": ["task=rating", "model/user_tower=history"],
 }
 MEMORY_MODES = ("full", "partial", "lora", "adapter", "ia3")
+#: name -> (overrides, overrides of the "before" model, or None to time "before" as one padded pass)
+PASS_CONFIGS = {
+    "lora: one padded pass -> length-sorted chunks": (["model/tuning=lora"], None),
+    "partial 5/6 frozen: all layers -> cached bottom": (
+        ["model/tuning=partial", "model.tuning.method.frozen_layers=5"],
+        ["model.tuning.method.cache_frozen_layers=false"],
+    ),
+    "partial 3/6 frozen: all layers -> cached bottom": (
+        ["model/tuning=partial", "model.tuning.method.frozen_layers=3"],
+        ["model.tuning.method.cache_frozen_layers=false"],
+    ),
+}
 
 
-def build(overrides: list[str], cache_dir: Path):
-    """Model and a training batch for the bundled data, with the default batch size of 1024."""
+def build(overrides: list[str], cache_dir: Path, max_length: int = 32, batch_size: int = 1024):
+    """Model and a training batch for the bundled data (by default batch size 1024 and texts cut at 32 tokens)."""
     from lmrec.builder import build_model
     from lmrec.train import build_datamodule
     from tests.helpers import compose_train
 
     out = cache_dir / "bench-out"
-    cfg = compose_train(["model.encoder.max_length=32", *overrides], out, cache_dir)
+    overrides = [f"model.encoder.max_length={max_length}", f"data.batch_size={batch_size}", *overrides]
+    cfg = compose_train(overrides, out, cache_dir)
     datamodule = build_datamodule(cfg, out)
     torch.manual_seed(0)
     model = build_model(cfg, datamodule)
@@ -154,6 +176,35 @@ def bench_step(args: argparse.Namespace) -> dict:
     return results
 
 
+def bench_passes(args: argparse.Namespace) -> dict:
+    results = {}
+    for name, (overrides, before_overrides) in PASS_CONFIGS.items():
+        seconds = {}
+        for variant in ("before", "after"):
+            extra = before_overrides if variant == "before" and before_overrides else []
+            model, batch = build(["task=ranking", *overrides, *extra], args.cache_dir, 128, args.batch_size)
+            (encoder,) = model.tuned_encoders()
+            if variant == "before" and before_overrides is None:
+                encoder.chunk_size = 10**9  # every distinct item of the step in one padded pass
+            fill = time.perf_counter()
+            if encoder.cached_depth is not None:
+                encoder._fill_bottom_cache()
+                seconds["cache_fill"] = time.perf_counter() - fill
+            optimizer = torch.optim.AdamW(model.parameter_groups(), lr=1e-4)
+            timed_step(model, batch, optimizer, per_row=False)  # warm-up
+            seconds[variant] = min(timed_step(model, batch, optimizer, per_row=False) for _ in range(args.repeats))
+            del model, optimizer
+        seconds["speedup"] = seconds["before"] / seconds["after"]
+        results[name] = seconds
+        fill = f"  (cache filled once in {seconds['cache_fill']:.1f} s)" if "cache_fill" in seconds else ""
+        print(
+            f"{name:50s} {seconds['before']:6.2f} s -> {seconds['after']:6.2f} s per step  "
+            f"speed-up {seconds['speedup']:.2f}x{fill}",
+            flush=True,
+        )
+    return results
+
+
 def memory_worker(mode: str, steps: int, cache_dir: Path) -> dict:
     from lmrec.resources import peak_memory_mb
 
@@ -209,12 +260,13 @@ def bench_memory(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["step", "memory", "memory-worker"])
+    parser.add_argument("part", choices=["step", "memory", "passes", "memory-worker"])
     parser.add_argument("--configs", nargs="+", choices=list(STEP_CONFIGS), default=list(STEP_CONFIGS))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks for the extrapolated per-row time")
     parser.add_argument("--max-per-row", type=int, default=8192, help="above this many slots, extrapolate per-row")
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=256, help="rows per step for `passes`")
     parser.add_argument("--mode", default="lora")
     parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache" / "lmrec")
     parser.add_argument("--json")
@@ -223,7 +275,8 @@ def main() -> None:
     if args.part == "memory-worker":
         print(json.dumps(memory_worker(args.mode, args.steps, args.cache_dir)))
         return
-    results = bench_step(args) if args.part == "step" else bench_memory(args)
+    parts = {"step": bench_step, "memory": bench_memory, "passes": bench_passes}
+    results = parts[args.part](args)
     write_json(args.json, {"machine": machine_info(torch.get_num_threads()), "part": args.part, "results": results})
 
 
