@@ -48,16 +48,19 @@ class TrainingProgressLog(pl.Callback):
 
     The rich progress bar draws nothing readable there, and a tuned-encoder epoch can run for an hour on a CPU;
     one line per tenth of each training epoch (step, loss, seconds per step, time left in the epoch) shows the
-    job is alive and how long it will take. On a terminal the progress bar does this and the callback is silent.
+    job is alive and how long it will take. Lines come at least `min_interval` seconds apart, so the sub-second
+    epochs of a frozen-encoder run log nothing. On a terminal the progress bar does this and the callback is silent.
     """
 
-    def __init__(self, force: bool = False) -> None:
+    def __init__(self, min_interval: float = 10.0, force: bool = False) -> None:
         self.enabled = force or not sys.stderr.isatty()
-        self._start = 0.0
+        self.min_interval = float(min_interval)
+        self._start = self._last = 0.0
         self._tenths = 0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start, self._tenths = time.perf_counter(), 0
+        self._start = self._last = time.perf_counter()
+        self._tenths = 0
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -67,10 +70,11 @@ class TrainingProgressLog(pl.Callback):
             return
         done = batch_idx + 1
         tenth = done * 10 // total
-        if tenth <= self._tenths:
+        now = time.perf_counter()
+        if tenth <= self._tenths or now - self._last < self.min_interval:
             return
-        self._tenths = tenth
-        per_batch = (time.perf_counter() - self._start) / done
+        self._tenths, self._last = tenth, now
+        per_batch = (now - self._start) / done
         loss = trainer.callback_metrics.get("train/loss_step")
         loss_text = f", loss {float(loss):.4f}" if loss is not None else ""
         log.info(
