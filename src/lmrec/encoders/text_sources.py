@@ -67,7 +67,6 @@ class TunedTextEncoder(nn.Module):
         if self.chunk_size < 1:
             raise ConfigError(f"model.encoder.batch_size={chunk_size}; expected a positive number of texts")
         self.tuning = tuning or FullTuning()
-        self.cached_depth = self.tuning.cached_depth
         self._run_top = run_top
         if compile:
             # dynamic=True: batch size and padded length change every step; without it each shape recompiles.
@@ -92,6 +91,11 @@ class TunedTextEncoder(nn.Module):
     @property
     def dim(self) -> int:
         return self.encoder.dim
+
+    @property
+    def cached_depth(self) -> int | None:
+        """Frozen layers whose output is cached (`Tuning.cached_depth`); None runs the whole model each pass."""
+        return self.tuning.cached_depth
 
     @property
     def tuned_model(self) -> nn.Module:
@@ -130,20 +134,21 @@ class TunedTextEncoder(nn.Module):
         was_training = model.training
         model.eval()  # the frozen bottom runs without dropout, like the frozen mode's embedding cache
         order = torch.argsort(self.lengths, descending=True)
-        states = [None] * len(order)
+        states = []  # real-token rows, items in `order`
         with progress_bar("caching frozen layers", total=len(order)) as advance:
             for start in range(0, len(order), self.chunk_size):
                 chunk = order[start : start + self.chunk_size]
                 lengths = self.lengths[chunk]
-                width = int(lengths.max())
-                mask = torch.arange(width, device=chunk.device) < lengths.unsqueeze(1)
-                hidden = run_bottom(model, self.token_ids[chunk, :width], mask.long(), self.cached_depth)
-                for row, item in enumerate(chunk.tolist()):
-                    states[item] = hidden[row, : int(lengths[row])]
+                mask = torch.arange(int(lengths.max()), device=chunk.device) < lengths.unsqueeze(1)
+                hidden = run_bottom(model, self.token_ids[chunk, : mask.shape[1]], mask.long(), self.cached_depth)
+                states.append(hidden[mask])
                 advance(len(chunk))
         model.train(was_training)
+        sorted_lengths = self.lengths[order]
+        starts = torch.empty_like(self.lengths)
+        starts[order] = torch.cumsum(sorted_lengths, 0) - sorted_lengths
         self.bottom_states = torch.cat(states) if states else torch.empty(0, self.dim, device=self.lengths.device)
-        self.bottom_starts = torch.cumsum(self.lengths, 0) - self.lengths
+        self.bottom_starts = starts
 
     def drop_bottom_cache(self) -> None:
         self.bottom_states = None
