@@ -5,8 +5,8 @@ What is measured
     by its number of training interactions, the same scores for every user. The split is lmrec's own: the ranking
     datamodule is built with the default config's options (`seed=42`, random 8:1:1 split, the default text
     template; `RecDataModule`'s defaults), and its test dataloader is run through
-    `lmrec.metrics.RankingMetricAccumulator([5, 10, 20])` with the same masking as lmrec's evaluation (training and
-    validation items of each user are excluded from the ranking; users without test items are skipped).
+    `lmrec.tasks.metrics.RankingMetricAccumulator([5, 10, 20])` with the same masking as lmrec's evaluation
+    (training and validation items of each user are excluded from the ranking; users without test items are skipped).
     Items with equal counts tie; `torch.topk` orders ties arbitrarily, and AUC counts ties as 1/2.
 
 Why
@@ -43,11 +43,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from lmrec.data.datamodule import RecDataModule
+    from lmrec.data.sources.movielens import MovieLensLatest
     from lmrec.data.splits import TRAIN
-    from lmrec.metrics import RankingMetricAccumulator
+    from lmrec.tasks.metrics import RankingMetricAccumulator
+    from lmrec.tasks.ranking import RankingTask
 
     dm = RecDataModule(
-        root=args.data_root, cache_dir=None, task_kind="ranking", seed=args.seed, eval_batch_size=args.eval_batch_size
+        MovieLensLatest(args.data_root), RankingTask(), seed=args.seed, eval_batch_size=args.eval_batch_size
     )
     frame = dm.prepare().interactions
     train = frame.loc[frame["split"] == TRAIN, ["user_idx", "item_idx"]].drop_duplicates()

@@ -52,8 +52,6 @@ ENCODER_CFG = {
 class NaiveTextItemTower(nn.Module):
     """The no-cache baseline: tokenize and encode the items' texts on every call, then project."""
 
-    uses_text = True
-
     def __init__(self, encoder: nn.Module, texts: list[str], dim: int) -> None:
         super().__init__()
         self.encoder = encoder
@@ -84,7 +82,7 @@ class PairScorer(nn.Module):
         self.item_tower, self.user_tower, self.head = item_tower, user_tower, head
 
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.head(self.user_tower(users), self.item_tower(items), users, items)
+        return self.head(self.user_tower.embedding(users), self.item_tower(items), users, items)
 
 
 def run_batches(model: PairScorer, task, loader, seed: int, limit: int | None, lr: float, wd: float, label: str):
@@ -134,17 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from lmrec.data.datamodule import RecDataModule
+    from lmrec.data.sources.movielens import MovieLensLatest
     from lmrec.encoders.embedding_cache import load_or_encode
     from lmrec.encoders.text_encoder import TextEncoder
-    from lmrec.heads import DotHead
-    from lmrec.tasks import RatingTask
-    from lmrec.towers import IdUserTower, TextItemTower
+    from lmrec.encoders.text_sources import FrozenTextTable
+    from lmrec.model.heads import DotHead
+    from lmrec.model.item_towers import TextItemTower
+    from lmrec.model.user_towers import IdUserTower
+    from lmrec.tasks.rating import RatingTask
 
     torch.set_num_threads(args.threads)
     lr, wd = 0.003, 0.05
-    dm = RecDataModule(
-        root=args.data_root, cache_dir=None, task_kind="rating", seed=args.seed, batch_size=args.batch_size
-    )
+    source = MovieLensLatest(args.data_root)
+    dm = RecDataModule(source, RatingTask(source.rating_scale), seed=args.seed, batch_size=args.batch_size)
     dm.prepare()
     texts = dm.item_texts
 
@@ -155,13 +155,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     cached = PairScorer(
-        TextItemTower(embeddings, args.dim), IdUserTower(dm.num_users, args.dim), DotHead(dm.num_users, dm.num_items)
+        TextItemTower(FrozenTextTable(embeddings), args.dim),
+        IdUserTower(dm.num_users, args.dim),
+        DotHead(dm.num_users, dm.num_items),
     )
     naive = PairScorer(
         NaiveTextItemTower(encoder, texts, args.dim), copy.deepcopy(cached.user_tower), copy.deepcopy(cached.head)
     )
     naive.item_tower.projection.load_state_dict(cached.item_tower.projection.state_dict())
-    task = RatingTask(0.5, 5.0)
+    task = dm.task
     loader = dm.train_dataloader()
 
     # Untimed warm-up of both code paths on throwaway copies (first-call allocations, thread pools).

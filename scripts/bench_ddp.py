@@ -44,7 +44,7 @@ SCRIPTS = Path(__file__).resolve().parent
 
 def train_command() -> list[str]:
     script = shutil.which("lmrec-train") or str(Path(sys.executable).with_name("lmrec-train"))
-    return [script] if Path(script).is_file() else [sys.executable, "-m", "lmrec.train"]
+    return [script] if Path(script).is_file() else [sys.executable, "-m", "lmrec.cli.train"]
 
 
 def run_job(label: str, overrides: list[str], workdir: Path, cache: Path, epochs: int) -> dict:

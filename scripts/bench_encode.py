@@ -55,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers import SentenceTransformer
 
     from lmrec.data.datamodule import RecDataModule
+    from lmrec.data.sources.movielens import MovieLensLatest
     from lmrec.encoders.text_encoder import TextEncoder
 
     torch.set_num_threads(args.threads)
-    dm = RecDataModule(root=args.data_root, cache_dir=None, task_kind="rating")
+    dm = RecDataModule(MovieLensLatest(args.data_root))
     texts = dm.item_texts[: args.limit] if args.limit else dm.item_texts
 
     lmrec_encoder = TextEncoder(

@@ -56,7 +56,7 @@ sys.exit(rc)
 
 def train_command() -> list[str]:
     script = shutil.which("lmrec-train") or str(Path(sys.executable).with_name("lmrec-train"))
-    return [script] if Path(script).is_file() else [sys.executable, "-m", "lmrec.train"]
+    return [script] if Path(script).is_file() else [sys.executable, "-m", "lmrec.cli.train"]
 
 
 def tree_rss(root: psutil.Process) -> int:

@@ -74,16 +74,13 @@ PASS_CONFIGS = {
 
 def build(overrides: list[str], cache_dir: Path, max_length: int = 32, batch_size: int = 1024):
     """Model and a training batch for the bundled data (by default batch size 1024 and texts cut at 32 tokens)."""
-    from lmrec.builder import build_model
-    from lmrec.train import build_datamodule
-    from tests.helpers import compose_train
+    from tests.helpers import built_model, compose_train
 
     out = cache_dir / "bench-out"
     overrides = [f"model.encoder.max_length={max_length}", f"data.batch_size={batch_size}", *overrides]
     cfg = compose_train(overrides, out, cache_dir)
-    datamodule = build_datamodule(cfg, out)
     torch.manual_seed(0)
-    model = build_model(cfg, datamodule)
+    model, datamodule = built_model(cfg)
     model.train()
     batch = next(iter(datamodule.train_dataloader()))
     return model, batch
@@ -114,9 +111,10 @@ def slots(model, batch, distinct_users: bool) -> torch.Tensor:
     items = [batch["items"].reshape(-1)]
     if "negatives" in batch:
         items.append(batch["negatives"].reshape(-1))
-    if getattr(model.user_tower, "uses_history", False):
-        users = torch.unique(batch["users"]) if distinct_users else batch["users"]
-        items.append(model.user_tower.history(users)[1])
+    if distinct_users:
+        items.append(model.user_tower.lookup(batch["users"]).items)  # each distinct user's history once
+    else:  # every row's history: look each row's user up on its own
+        items += [model.user_tower.lookup(user.reshape(1)).items for user in batch["users"]]
     return torch.cat(items)
 
 
@@ -183,7 +181,7 @@ def bench_passes(args: argparse.Namespace) -> dict:
         for variant in ("before", "after"):
             extra = before_overrides if variant == "before" and before_overrides else []
             model, batch = build(["task=ranking", *overrides, *extra], args.cache_dir, 128, args.batch_size)
-            (encoder,) = model.tuned_encoders()
+            (encoder,) = model.trainable_encoders()
             if variant == "before" and before_overrides is None:
                 encoder.chunk_size = 10**9  # every distinct item of the step in one padded pass
             fill = time.perf_counter()
@@ -206,7 +204,7 @@ def bench_passes(args: argparse.Namespace) -> dict:
 
 
 def memory_worker(mode: str, steps: int, cache_dir: Path) -> dict:
-    from lmrec.resources import peak_memory_mb
+    from lmrec.runtime.resources import peak_memory_mb
 
     model, batch = build(["task=rating", f"model/tuning={mode}"], cache_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,6 +1,6 @@
 """Thin wrapper: `python scripts/train.py [overrides]` is the same as `lmrec-train [overrides]`."""
 
-from lmrec.train import main
+from lmrec.cli.train import main
 
 if __name__ == "__main__":
     main()

@@ -7,20 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from lmrec.config import CONFIG_DIR
+from lmrec.cli.components import build_data
+from lmrec.config.compose import compose_config
+from lmrec.data.datamodule import RecDataModule
 
 
 def compose_train(overrides: list[str], output_dir: Path, cache_dir: Path) -> DictConfig:
     """The train config with the given overrides and paths pointing at test folders (no Hydra run dir)."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
+    cfg = compose_config("train", overrides)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.cache_dir = str(cache_dir)
     return cfg
+
+
+def prepared_data(cfg: DictConfig) -> RecDataModule:
+    """The datamodule of `cfg` with its data loaded (its task attached as `.task`)."""
+    _, datamodule = build_data(cfg)
+    datamodule.prepare()
+    return datamodule
 
 
 def run_cli(script: str, args: list[str], home: Path, ok: bool = True) -> subprocess.CompletedProcess:
@@ -38,3 +45,11 @@ def run_cli(script: str, args: list[str], home: Path, ok: bool = True) -> subpro
     if ok:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def built_model(cfg: DictConfig):  # -> tuple[RecommenderModule, RecDataModule]
+    """The model and the loaded datamodule `lmrec-train` would build for `cfg` (nothing trained)."""
+    from lmrec.model.build import build_model
+
+    datamodule = prepared_data(cfg)
+    return build_model(cfg, datamodule, datamodule.task), datamodule

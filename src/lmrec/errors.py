@@ -20,12 +20,20 @@ class ConfigError(InputError, ValueError):
     """A config value is invalid; the message names the key (e.g. `task.loss`) and the accepted values."""
 
 
+class DataError(InputError, ValueError):
+    """The data, though valid, cannot serve the configured task (e.g. a user who interacted with every item)."""
+
+
 class MissingInputError(InputError, FileNotFoundError):
     """A file or folder the config points at does not exist or lacks something required."""
 
 
 class EncoderUnavailableError(InputError, OSError):
     """The text encoder named in the config cannot be found locally or fetched."""
+
+
+class CheckpointError(InputError, ValueError):
+    """A checkpoint file is damaged, is not a Lightning checkpoint, or does not fit the model its run describes."""
 
 
 @contextmanager

@@ -1,0 +1,1 @@
+"""Files -> validated tables -> processed, split, cached interactions -> the batches a task asks for."""

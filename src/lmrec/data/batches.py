@@ -1,7 +1,8 @@
 """Map-style datasets that fetch whole batches at once.
 
-Each defines `__getitems__`, which torch's DataLoader calls with a batch of indices: one vectorised gather per
-batch instead of a Python call and a collate per row, which dominates an epoch when the model is small.
+Tasks build their training and evaluation datasets from these (`lmrec.tasks`). Each defines `__getitems__`,
+which torch's DataLoader calls with a batch of indices: one vectorised gather per batch instead of a Python call
+and a collate per row, which dominates an epoch when the model is small.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from lmrec.errors import ConfigError
-from lmrec.sparse import CSRMatrix
+from lmrec.data.sparse import CSRMatrix
+from lmrec.errors import DataError
 
 
 def identity_collate(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -45,8 +46,6 @@ class NegativeSampledBatches(Dataset):
     """
 
     def __init__(self, users: torch.Tensor, items: torch.Tensor, num_items: int, num_negatives: int) -> None:
-        if num_negatives < 1:
-            raise ConfigError(f"data.num_negatives={num_negatives}; expected at least 1")
         self.users, self.items = users, items
         self.num_items = num_items
         self.num_negatives = num_negatives
@@ -54,7 +53,7 @@ class NegativeSampledBatches(Dataset):
         lengths = positives.row_lengths()
         if len(lengths) and int(lengths.max()) >= num_items:
             user = int(torch.argmax(lengths))
-            raise ConfigError(f"user index {user} interacted with every item; no negatives can be sampled")
+            raise DataError(f"user index {user} interacted with every item; no negatives can be sampled")
         self.crow = positives.crow
         self.negative_count = num_items - lengths  # candidates per user
         rank_in_row = torch.arange(len(positives.col)) - torch.repeat_interleave(positives.crow[:-1], lengths)

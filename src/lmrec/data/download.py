@@ -1,7 +1,9 @@
-"""Fetch a MovieLens release for users who have a network.
+"""Fetch an official dataset release for users who have a network.
 
-The repository bundles ml-latest-small, so nothing here runs in tests against the real
-server. What matters is that a download can never leave a half-written or unverified
+Each source declares its releases (`Source.releases`: name -> official URL) and the package ships each release's
+SHA-256 digests in `lmrec/data/known_checksums/<name>.sha256`; a new source's releases are found by scanning
+`lmrec.data.sources`, so adding one needs no edit here. The repository bundles ml-latest-small, so nothing here
+runs in tests against the real server. What matters is that a download can never leave a half-written or unverified
 dataset behind: the archive is fetched and extracted inside a temporary directory next to
 ``dest``, every file is checked against the digests shipped with this package (GroupLens
 publishes no checksums, and "ml-latest" releases change in place), and only then is the
@@ -10,8 +12,10 @@ directory renamed into place in one atomic step.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import pkgutil
 import shutil
 import tempfile
 import urllib.request
@@ -28,15 +32,31 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from lmrec.data.checksums import ChecksumError, parse_sha256sums, verify_checksums
+from lmrec.data.io.checksums import ChecksumError, parse_sha256sums, verify_checksums
+from lmrec.errors import ConfigError, InputError, MissingInputError
 
-__all__ = ["KNOWN_DATASETS", "download_movielens", "packaged_checksums"]
+__all__ = ["DownloadError", "download_release", "known_releases", "packaged_checksums"]
 
 logger = logging.getLogger(__name__)
 
-KNOWN_DATASETS: dict[str, str] = {
-    "ml-latest-small": "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
-}
+
+class DownloadError(InputError):
+    """A download cannot be placed where it was asked to go, or its archive is not a dataset release."""
+
+
+def known_releases() -> dict[str, str]:
+    """Every release name -> official URL that a module of `lmrec.data.sources` declares."""
+    import lmrec.data.sources as sources
+    from lmrec.data.sources.base import Source
+
+    releases: dict[str, str] = {}
+    for info in pkgutil.iter_modules(sources.__path__):
+        module = importlib.import_module(f"{sources.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Source) and value.__module__ == module.__name__:
+                releases.update(value.releases)
+    return releases
+
 
 _SUMS_FILE = "SHA256SUMS"
 _CHUNK = 1 << 20
@@ -50,18 +70,18 @@ def packaged_checksums(name: str) -> dict[str, str]:
     try:
         text = resource.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no packaged checksums for {name!r} (lmrec/data/known_checksums/{name}.sha256); "
             "is the package data installed?"
         ) from None
     return parse_sha256sums(text, f"lmrec/data/known_checksums/{name}.sha256")
 
 
-def download_movielens(name: str, dest: Path, *, url: str | None = None) -> Path:
-    """Download, verify and unpack the MovieLens release ``name`` into the directory ``dest``.
+def download_release(name: str, dest: Path, *, url: str | None = None) -> Path:
+    """Download, verify and unpack the release ``name`` into the directory ``dest``.
 
     Args:
-        name: a key of :data:`KNOWN_DATASETS`; it selects the packaged checksums, so an
+        name: a key of :func:`known_releases`; it selects the packaged checksums, so an
             unknown name is refused even with ``url`` (nothing could be verified).
         dest: the dataset directory to create, e.g. ``data/ml-latest-small``. If it already
             exists and matches the packaged checksums it is returned without downloading.
@@ -70,27 +90,29 @@ def download_movielens(name: str, dest: Path, *, url: str | None = None) -> Path
 
     Returns:
         ``dest``, holding the verified files plus a ``SHA256SUMS`` manifest that
-        :func:`lmrec.data.movielens.load_movielens` verifies on every load.
+        every source verifies on each load (``data.verify_checksums``).
 
     Raises:
-        ValueError: ``name`` is unknown, or an archive member would extract outside ``dest``.
-        FileExistsError: ``dest`` exists but does not hold this verified dataset.
+        ConfigError: ``name`` is unknown.
+        DownloadError: an archive member would extract outside ``dest``, or ``dest`` exists but does not hold
+            this verified dataset.
         ChecksumError: a downloaded file is missing or differs; nothing is left behind.
         urllib.error.URLError, zipfile.BadZipFile: the download failed or is not a zip.
     """
-    if name not in KNOWN_DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(KNOWN_DATASETS))}")
+    releases = known_releases()
+    if name not in releases:
+        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(sorted(releases))}")
     expected = packaged_checksums(name)
     dest = Path(dest)
     if dest.exists():
         if _is_verified_copy(dest, expected):
             logger.info("%s already holds verified %s; not downloading", dest, name)
             return dest
-        raise FileExistsError(
+        raise DownloadError(
             f"{dest} exists but does not match the packaged checksums of {name}; "
             "remove it or choose another destination"
         )
-    source = url or KNOWN_DATASETS[name]
+    source = url or releases[name]
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Same directory as dest, hence same filesystem, so the final rename is atomic.
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
@@ -164,34 +186,9 @@ def _extract(archive: Path, target: Path) -> Path:
         for member in zf.namelist():
             parts = PurePosixPath(member.replace("\\", "/")).parts
             if member.startswith("/") or ".." in parts or (parts and parts[0].endswith(":")):
-                raise ValueError(f"{archive}: refusing unsafe member path {member!r}")
+                raise DownloadError(f"{archive}: refusing unsafe member path {member!r}")
         zf.extractall(target)
     entries = [p for p in target.iterdir() if p.name != "__MACOSX"]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`lmrec-download ml-latest-small [--dest DIR] [--url URL]`: fetch and verify a dataset for `paths.data_dir`."""
-    import argparse
-
-    from lmrec.errors import InputError
-
-    parser = argparse.ArgumentParser(prog="lmrec-download", description=main.__doc__)
-    parser.add_argument("name", choices=sorted(KNOWN_DATASETS), help="dataset to fetch")
-    parser.add_argument("--dest", type=Path, default=None, help="target folder (default: data/<name>)")
-    parser.add_argument("--url", default=None, help="download from this address instead (a mirror)")
-    args = parser.parse_args(argv)
-    dest = args.dest or Path("data") / args.name
-    try:
-        path = download_movielens(args.name, dest, url=args.url)
-    except (InputError, OSError, zipfile.BadZipFile) as err:
-        print(f"lmrec-download: {type(err).__name__}: {err}")
-        return 2
-    print(f"{args.name} verified at {path}; train on it with paths.data_dir={path.parent}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,12 +11,22 @@ from lmrec.errors import ConfigError
 
 TRAIN, VAL, TEST = 0, 1, 2
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
+SPLIT_CODES = {name: code for code, name in SPLIT_NAMES.items()}
+
+
+STRATEGIES = ("random", "temporal_loo")
+
+
+def check_split_options(strategy: str, ratios: Sequence[float]) -> None:
+    """The one check of `data.split`, run when the datamodule is configured (before any file is read)."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"data.split.strategy={strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise ConfigError(f"data.split.ratios={list(ratios)}; expected three non-negative numbers, e.g. [8, 1, 1]")
 
 
 def random_ratio_split(num_rows: int, ratios: Sequence[float], seed: int) -> np.ndarray:
     """Shuffle all interactions with `seed` and cut them by `ratios` (normalised, e.g. 8:1:1)."""
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise ConfigError(f"data.split.ratios={list(ratios)}; expected three non-negative numbers, e.g. [8, 1, 1]")
     fractions = np.asarray(ratios, dtype=np.float64) / float(sum(ratios))
     n_train = int(round(fractions[0] * num_rows))
     n_val = int(round(fractions[1] * num_rows))
@@ -52,9 +62,8 @@ def temporal_leave_one_out(users: np.ndarray, timestamps: np.ndarray) -> np.ndar
 def make_split(
     strategy: str, users: np.ndarray, timestamps: np.ndarray, ratios: Sequence[float], seed: int
 ) -> np.ndarray:
-    """One split code per interaction for `data.split.strategy`."""
+    """One split code per interaction for `data.split.strategy` (checked by `check_split_options`)."""
+    check_split_options(strategy, ratios)
     if strategy == "random":
         return random_ratio_split(len(users), ratios, seed)
-    if strategy == "temporal_loo":
-        return temporal_leave_one_out(users, timestamps)
-    raise ConfigError(f"data.split.strategy={strategy!r}; expected 'random' or 'temporal_loo'")
+    return temporal_leave_one_out(users, timestamps)

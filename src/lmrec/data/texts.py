@@ -1,7 +1,8 @@
-"""Item texts: what the language model reads about each item.
+"""Item texts: what the language model reads about each item, rendered from the source's item fields.
 
 A template is a list of segments such as "Genres: {genres}"; a segment whose fields are all empty is left out,
-so a movie without tags reads "Heat (1995). Genres: Action, Crime" rather than ending in "Tags: .".
+so a movie without tags reads "Heat (1995). Genres: Action, Crime" rather than ending in "Tags: .". The fields a
+template may use are the ones its source declares (`Source.item_fields`), checked before any file is read.
 """
 
 from __future__ import annotations
@@ -13,38 +14,28 @@ import pandas as pd
 
 from lmrec.errors import ConfigError
 
-FIELDS = ("title", "genres", "tags")
-NO_GENRES = "(no genres listed)"
-
 
 def template_fields(segment: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(segment) if name is not None]
 
 
-def validate_template(segments: Sequence[str]) -> None:
-    """Fail at config time, not after minutes of work, on a field the data does not have."""
+def validate_template(segments: Sequence[str], fields: Sequence[str], source: str) -> None:
+    """Fail at config time, not after minutes of work, on a field the source does not provide."""
     if isinstance(segments, str) or not segments:
         raise ConfigError(
             "data.text.template must be a non-empty list of segments, e.g. ['{title}', 'Genres: {genres}']"
-        )  # noqa: E501
+        )
     for segment in segments:
-        for name in template_fields(segment):
-            if name not in FIELDS:
+        try:
+            names = template_fields(segment)
+        except ValueError as err:  # an unmatched brace
+            raise ConfigError(f"data.text.template segment {segment!r} is not a format string: {err}") from None
+        for name in names:
+            if name not in fields:
                 raise ConfigError(
-                    f"data.text.template segment {segment!r} uses unknown field {{{name}}}; known fields: {FIELDS}"
+                    f"data.text.template segment {segment!r} uses field {{{name}}}, which data source {source} does "
+                    f"not provide; its item fields: {', '.join(fields) or 'none'}"
                 )
-
-
-def top_tags(tags: pd.DataFrame, max_tags: int) -> dict[int, str]:
-    """Each item's most frequent tags (case-insensitive; ties broken alphabetically for reproducibility)."""
-    if max_tags <= 0 or tags.empty:
-        return {}
-    frame = pd.DataFrame({"item_id": tags["item_id"], "tag": tags["tag"].str.strip().str.lower()})
-    frame = frame[frame["tag"] != ""]
-    counts = frame.groupby(["item_id", "tag"]).size().reset_index(name="n")
-    counts = counts.sort_values(["item_id", "n", "tag"], ascending=[True, False, True])
-    best = counts.groupby("item_id").head(max_tags)
-    return best.groupby("item_id")["tag"].agg(", ".join).to_dict()
 
 
 def render(segments: Sequence[str], separator: str, values: dict[str, str]) -> str:
@@ -57,15 +48,8 @@ def render(segments: Sequence[str], separator: str, values: dict[str, str]) -> s
     return separator.join(parts)
 
 
-def build_item_texts(
-    movies: pd.DataFrame, tags: pd.DataFrame, segments: Sequence[str], separator: str = ". ", max_tags: int = 5
-) -> list[str]:
-    """One text per row of `movies`, in the same order."""
-    validate_template(segments)
-    item_tags = top_tags(tags, max_tags)
-    texts = []
-    for item_id, title, genres in zip(movies["item_id"], movies["title"], movies["genres"], strict=True):
-        genre_text = "" if genres == NO_GENRES else ", ".join(g for g in str(genres).split("|") if g)
-        values = {"title": str(title).strip(), "genres": genre_text, "tags": item_tags.get(int(item_id), "")}
-        texts.append(render(segments, separator, values))
-    return texts
+def render_item_texts(items: pd.DataFrame, fields: Sequence[str], segments: Sequence[str], separator: str) -> list[str]:
+    """One text per row of `items` (which holds a str column per field), in row order."""
+    columns = [items[name].astype(str).tolist() for name in fields]
+    rows = zip(*columns, strict=True) if columns else [()] * len(items)
+    return [render(segments, separator, dict(zip(fields, row, strict=True))) for row in rows]

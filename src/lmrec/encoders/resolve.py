@@ -10,7 +10,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from lmrec.data.checksums import sha256_file
+from lmrec.data.io.checksums import sha256_file
 from lmrec.errors import EncoderUnavailableError, MissingInputError
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from lmrec.encoders.options import POOLINGS, check_encoder_options
 from lmrec.encoders.resolve import resolve_model_dir, weights_fingerprint
-from lmrec.progress import progress_bar
+from lmrec.runtime.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

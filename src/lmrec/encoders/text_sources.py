@@ -13,9 +13,10 @@ from torch import nn
 
 from lmrec.encoders.layer_cache import gather_ragged, run_bottom, run_top
 from lmrec.encoders.text_encoder import TextEncoder
-from lmrec.encoders.tuning import FullTuning, Tuning
+from lmrec.encoders.tuning.base import Tuning
+from lmrec.encoders.tuning.modes import FullTuning
 from lmrec.errors import ConfigError
-from lmrec.progress import progress_bar
+from lmrec.runtime.progress import progress_bar
 
 
 class FrozenTextTable(nn.Module):
@@ -41,7 +42,7 @@ class FrozenTextTable(nn.Module):
 
 
 class TunedTextEncoder(nn.Module):
-    """A trainable encoder over the catalogue's pre-tokenized texts.
+    """A trainable encoder over the catalogue's pre-tokenized texts (a `TrainableEncoder`).
 
     Texts are tokenized once at construction and kept as a padded id matrix on the model's device, so a
     training step only gathers rows: no tokenizer call, no host-to-device copy. `forward` encodes exactly the
@@ -153,6 +154,14 @@ class TunedTextEncoder(nn.Module):
     def drop_bottom_cache(self) -> None:
         self.bottom_states = None
         self.bottom_starts = None
+
+    # -- the TrainableEncoder protocol (lmrec.encoders.tuning.base) ---------------------------------------------
+    def frozen_state_keys(self) -> set[str]:
+        """Weights that do not train: identical to the encoder folder's files, so checkpoints leave them out."""
+        return {name for name, parameter in self.named_parameters() if not parameter.requires_grad}
+
+    def base_weights_sha256(self) -> str:
+        return self.encoder.weights_sha256
 
     def on_fit_start(self, total_steps: int) -> None:
         self.tuning.on_fit_start(self.tuned_model, total_steps)

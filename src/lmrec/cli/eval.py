@@ -1,0 +1,97 @@
+"""`lmrec-eval run=<run dir or checkpoint>`: re-test a saved checkpoint with the config of the run that made it.
+
+The model is rebuilt from the run's saved `.hydra/config.yaml` (data, towers, head, task); a frozen run's item
+text embeddings come from the checkpoint itself, so the encoder is not needed (a tuned run's checkpoint holds its
+trained encoder weights, and the frozen base weights come from the encoder folder, checked by their SHA-256);
+the weights are loaded with
+weights_only=True; and the split is evaluated with the same code as training, so the numbers equal the training
+run's metrics.json. The data is checked against the fingerprint the run recorded, so a changed or different
+dataset is refused rather than silently evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lmrec.atomic import write_json_atomic
+from lmrec.cli.components import build_data, build_trainer, seed_run
+from lmrec.cli.entry import entry_point
+from lmrec.config.location import CONFIG_PATH
+from lmrec.errors import ConfigError
+from lmrec.model.build import build_model
+from lmrec.runs.checkpoints import load_checkpoint, restore_model
+from lmrec.runs.folder import check_same_data, locate_run, saved_config
+from lmrec.runtime.loggers import build_loggers
+
+log = logging.getLogger(__name__)
+
+
+def run_config(saved: DictConfig, cfg: DictConfig) -> DictConfig:
+    """The run's own choices and data location; this invocation's output and cache folders and device."""
+    paths = {"output_dir": cfg.paths.output_dir, "cache_dir": cfg.paths.cache_dir}
+    if cfg.get("data_dir"):
+        paths["data_dir"] = cfg.data_dir
+    overrides: dict = {"paths": paths, "export_split": False}
+    if cfg.get("accelerator"):
+        overrides["trainer"] = {"accelerator": cfg.accelerator, "devices": 1, "strategy": "auto"}
+        if cfg.accelerator == "cpu":
+            overrides["trainer"]["precision"] = "32-true"
+    return OmegaConf.merge(saved, overrides)
+
+
+def text_embeddings_from(state: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The frozen item-text matrix a text/hybrid tower stores in its checkpoint, if there is one."""
+    found = [tensor for name, tensor in state.items() if name.endswith("text.embeddings")]
+    return found[0] if len(found) == 1 else None
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test (or validate) one checkpoint; writes and returns the metrics."""
+    if cfg.split not in ("val", "test"):
+        raise ConfigError(f"split={cfg.split!r}; expected 'val' or 'test'")
+    run_dir, ckpt = locate_run(cfg.run, cfg.checkpoint)
+    run_cfg = run_config(saved_config(run_dir), cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    seed_run(run_cfg)
+    task, datamodule = build_data(run_cfg)
+    loggers = build_loggers(cfg.logger) if cfg.get("logger") else []
+    try:
+        trainer = build_trainer(
+            run_cfg.trainer, loggers, [], default_root_dir=str(output_dir), enable_checkpointing=False
+        )
+    except ConfigError as err:
+        raise ConfigError(
+            f"{err} (the run trained with trainer.accelerator={run_cfg.trainer.accelerator}; "
+            "pass accelerator=cpu or accelerator=gpu to evaluate elsewhere)"
+        ) from None
+    payload = load_checkpoint(ckpt)  # before the data is read: a damaged file fails in a second
+    check_same_data(run_dir, datamodule.prepare().key)
+    model = build_model(run_cfg, datamodule, task, text_embeddings=text_embeddings_from(payload["state_dict"]))
+    restore_model(model, ckpt, payload)
+    if cfg.split == "val":
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+    else:
+        trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{cfg.split}/")}
+    if trainer.is_global_zero:
+        write_json_atomic(Path(cfg.metrics_file), {**metrics, "checkpoint": str(ckpt)})
+    log.info("%s metrics of %s: %s", cfg.split, ckpt, json.dumps(metrics, indent=1))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
+def main(cfg: DictConfig) -> dict[str, float]:
+    # A run trained with DDP is re-tested with DDP unless accelerator= says otherwise; `lmrec-eval -m run=a,b`: a
+    # bad run fails its own job only, and each job leaves no DDP state behind.
+    with entry_point("lmrec.cli.eval"):
+        return evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""`lmrec-export run=<run dir>`: write a run's tuned text encoder in the standard formats, for use outside lmrec.
+
+- full / partial: a transformers model folder (`AutoModel.from_pretrained(folder)`);
+- peft modes: a peft adapter folder (`PeftModel.from_pretrained(AutoModel.from_pretrained(base), folder)`), and
+  with `merge_lora=true` also `merged/`, the LoRA update folded into the weights (a plain transformers model);
+- adapter: the base in transformers' format plus the bottleneck weights (`lmrec.encoders.tuning.adapters.load_adapted`).
+
+Every export also holds the tokenizer and `lmrec_encoder.json` (pooling, normalisation, max length, base weights'
+SHA-256), because a sentence vector is model + pooling, and the pooling is not in the model's config.
+
+Only the encoder is rebuilt (no data, no towers), from the run's saved config and the checkpoint's trained weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from lmrec.atomic import publish_dir
+from lmrec.cli.entry import entry_point
+from lmrec.config.location import CONFIG_PATH
+from lmrec.encoders.build import build_tuned_encoder, build_tuning
+from lmrec.encoders.resolve import canonical_name
+from lmrec.errors import CheckpointError, ConfigError
+from lmrec.runs.checkpoints import check_encoder_weights, load_checkpoint
+from lmrec.runs.folder import locate_run, saved_config
+
+log = logging.getLogger(__name__)
+
+#: Marks where the transformers model starts in a module state-dict key: <tower>.encoder.model.<hf key>.
+ENCODER_KEY = "encoder.model."
+
+
+def encoder_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The transformers/peft model's own keys from a RecommenderModule state dict (the first tuned encoder's)."""
+    prefixes = sorted({key[: key.index(ENCODER_KEY) + len(ENCODER_KEY)] for key in state if ENCODER_KEY in key})
+    if not prefixes:
+        return {}
+    prefix = prefixes[0]
+    out = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+    return {key.removeprefix("_orig_mod."): value for key, value in out.items()}  # torch.compile's wrapper
+
+
+def export_encoder(cfg: DictConfig) -> Path:
+    """Rebuild the run's tuned encoder, load its trained weights and write it to `cfg.output_dir`."""
+    run_dir, ckpt = locate_run(cfg.run, cfg.checkpoint)
+    run_cfg = saved_config(run_dir)
+    out = Path(cfg.output_dir) if cfg.get("output_dir") else run_dir / "export"
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"output_dir={out} exists and is not empty; choose another folder or remove it")
+    tuning = build_tuning(run_cfg.model)
+    tuning.check_export(merge=bool(cfg.get("merge_lora")))
+
+    encoder = build_tuned_encoder(run_cfg.model.encoder, tuning)
+    payload = load_checkpoint(ckpt)
+    check_encoder_weights(ckpt, payload.get("encoder_weights_sha256"), [encoder.weights_sha256])
+    trained = encoder_state(payload["state_dict"])
+    missing, unexpected = encoder.model.load_state_dict(trained, strict=False)
+    frozen = {name for name, p in encoder.model.named_parameters() if not p.requires_grad}
+    if unexpected or set(missing) - frozen - _buffers(encoder.model):
+        raise CheckpointError(f"{ckpt}: encoder weights do not match the run's tuning mode ({tuning.name})")
+
+    base_name = canonical_name(str(run_cfg.model.encoder.name_or_path))
+    with publish_dir(out) as tmp:
+        tuning.export(encoder.model, tmp, base_name=base_name, merge=bool(cfg.get("merge_lora")))
+        encoder.tokenizer.save_pretrained(tmp)
+        if (tmp / "merged").is_dir():
+            encoder.tokenizer.save_pretrained(tmp / "merged")
+        (tmp / "lmrec_encoder.json").write_text(
+            json.dumps(
+                {
+                    "base_model": base_name,
+                    "base_weights_sha256": encoder.weights_sha256,
+                    "tuning": tuning.name,
+                    "pooling": encoder.pooling,
+                    "normalize": encoder.normalize,
+                    "max_length": encoder.max_length,
+                    "checkpoint": str(ckpt.resolve()),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+    log.info("exported the %s-tuned encoder of %s to %s", tuning.name, run_dir, out)
+    return out
+
+
+def _buffers(model: Any) -> set[str]:
+    return {name for name, _ in model.named_buffers()}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
+def main(cfg: DictConfig) -> None:
+    with entry_point("lmrec.cli.export"):
+        print(f"exported to {export_encoder(cfg)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""`lmrec-train`: fit a recommender, test its best checkpoint, record the run. Reads top to bottom:
+
+setup (checks, loggers, trainer, data, model) -> fit -> test (the best checkpoint) -> record (run folder, W&B)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities import rank_zero_only
+
+from lmrec.cli.components import build_data, build_trainer, seed_run
+from lmrec.cli.entry import entry_point
+from lmrec.config.instantiate import instantiate_checked
+from lmrec.config.location import CONFIG_PATH
+from lmrec.data.datamodule import RecDataModule
+from lmrec.encoders.build import build_tuning
+from lmrec.encoders.resolve import count_parameters, resolve_model_dir
+from lmrec.errors import MissingInputError
+from lmrec.model.build import build_model, uses_text
+from lmrec.model.module import RecommenderModule
+from lmrec.runs.checkpoints import load_matching_weights, load_weights, restore_model
+from lmrec.runs.folder import locate_run
+from lmrec.runs.provenance import provenance
+from lmrec.runs.records import relative_to_run, resolved_config, write_metrics, write_resolved_config, write_run_info
+from lmrec.runs.split_export import export_split
+from lmrec.runtime.loggers import build_loggers, finish_wandb, wandb_finished_on_failure
+from lmrec.runtime.resources import ResourceMonitor
+from lmrec.sweeps.context import job_threads
+from lmrec.sweeps.objective import check_optimized_metric, objective_value
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingRun:
+    """Everything `setup` built, which `fit`, `test` and `record` use."""
+
+    cfg: DictConfig
+    output_dir: Path
+    trainer: pl.Trainer
+    loggers: list[Logger]
+    monitor: ResourceMonitor
+    datamodule: RecDataModule
+    model: RecommenderModule
+    provenance: dict[str, Any]
+    counts: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+
+# -- setup ---------------------------------------------------------------------------------------------------------
+def setup(cfg: DictConfig, output_dir: Path) -> TrainingRun:
+    """Cheap checks first (task, data options, loggers, trainer); the data is read next and the encoder runs last."""
+    started = time.perf_counter()
+    seed_run(cfg)
+    task, datamodule = build_data(cfg)
+    loggers = build_loggers(cfg.get("logger"))
+    callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    monitor = ResourceMonitor()
+    trainer = build_trainer(cfg.trainer, loggers, [*callbacks, monitor])
+    origin = provenance()
+    for logger in loggers:  # the W&B run starts here: a job that fails from now on is still recorded as failed
+        logger.log_hyperparams({**resolved_config(cfg), "provenance": origin})
+    data = datamodule.prepare()
+    if cfg.get("export_split") and trainer.is_global_zero:
+        written = export_split(data, output_dir / "split")
+        log.info("exported split to %s", ", ".join(str(p) for p in written.values()))
+    model = build_model(cfg, datamodule, task)
+    if cfg.model.get("init_from"):
+        init_from_run(model, Path(cfg.model.init_from))
+    run = TrainingRun(cfg, output_dir, trainer, loggers, monitor, datamodule, model, origin, started=started)
+    run.counts = parameter_counts(cfg, model)
+    stats = datamodule.statistics()
+    for logger in loggers:
+        logger.log_hyperparams({"params": run.counts, "data_stats": stats})
+    log.info("parameters: %s", run.counts)
+    log.info("data: %s", stats)
+    return run
+
+
+def init_from_run(model: RecommenderModule, source: Path) -> None:
+    """Start from another run's trained towers and head (e.g. a frozen-encoder run before tuning the encoder).
+
+    Weights whose names and shapes match are copied; the rest (a frozen run has no encoder weights, a tuned one
+    no cached table) keep their initialisation. This is linear probing then fine-tuning (LP-FT): the tuned
+    encoder starts with a head that already ranks well, instead of a random one that distorts its features.
+    """
+    if source.is_dir():
+        _, source = locate_run(source, "best")
+    elif not source.is_file():
+        raise MissingInputError(f"model.init_from={source}: no such run folder or checkpoint")
+    copied = load_matching_weights(model, load_weights(source), source)
+    log.info("initialised %d of %d tensors from %s", copied, len(model.state_dict()), source)
+
+
+def parameter_counts(cfg: DictConfig, model: RecommenderModule) -> dict[str, float]:
+    """The model's parameters, plus a frozen encoder's: it lives outside the model (its vectors are cached) but is
+    part of the cost."""
+    counts = model.parameter_counts()
+    if uses_text(cfg) and build_tuning(cfg.model).caches_embeddings:
+        encoder = count_parameters(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
+        total = counts["total"] + encoder
+        counts |= {"encoder_frozen": encoder, "total": total, "trainable_pct": 100 * counts["trainable"] / total}
+    return counts
+
+
+# -- fit and test --------------------------------------------------------------------------------------------------
+def fit(run: TrainingRun) -> None:
+    if run.cfg.get("train", True):
+        run.trainer.fit(run.model, datamodule=run.datamodule)
+
+
+def test(run: TrainingRun) -> dict[str, float]:
+    """Test metrics of the best checkpoint (by `task.monitor`), or of the current weights without one."""
+    checkpoint = best_checkpoint(run.trainer)
+    if checkpoint is not None:
+        restore_model(run.model, checkpoint)
+        log.info("testing best checkpoint %s", checkpoint)
+    if not run.cfg.get("test", True):
+        return {}
+    run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
+    return {k: float(v) for k, v in run.trainer.callback_metrics.items() if k.startswith("test/")}
+
+
+def best_checkpoint(trainer: pl.Trainer) -> Path | None:
+    path = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
+    return Path(path) if path else None
+
+
+def best_score(trainer: pl.Trainer) -> float | None:
+    score = getattr(trainer.checkpoint_callback, "best_model_score", None) if trainer.checkpoint_callback else None
+    return float(score) if score is not None else None
+
+
+# -- record --------------------------------------------------------------------------------------------------------
+def record(run: TrainingRun, metrics: dict[str, float]) -> None:
+    """metrics.json, run.json and the W&B summary, written by rank zero."""
+    cfg, trainer = run.cfg, run.trainer
+    best_value = best_score(trainer)
+    summary: dict[str, Any] = dict(metrics)
+    if best_value is not None:
+        summary[f"best/{cfg.task.monitor}"] = best_value
+    if trainer.is_global_zero:
+        data, checkpoint = run.datamodule.prepare(), best_checkpoint(trainer)
+        write_metrics(run.output_dir, summary)
+        write_run_info(
+            run.output_dir,
+            {
+                "checkpoint": relative_to_run(checkpoint, run.output_dir) if checkpoint else None,
+                "monitor": cfg.task.monitor,
+                "best_value": best_value,
+                "params": run.counts,
+                "data_stats": run.datamodule.statistics(),
+                "data_key": data.key,
+                "data_inputs_sha256": data.input_sha256,
+                "data_dropped_rows": data.dropped,
+                "epochs": trainer.current_epoch,
+                "seconds": time.perf_counter() - run.started,
+                "provenance": run.provenance,
+                **run.monitor.summary(),
+            },
+        )
+        for command in finish_wandb(run.loggers, {**summary, **{f"params/{k}": v for k, v in run.counts.items()}}):
+            print(f"W&B run saved offline. Upload it with:\n  {command}")
+    log.info("test metrics: %s", json.dumps(metrics, indent=1))
+
+
+def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
+    """Train and test one configuration; returns the test metrics also written to metrics.json."""
+    run = setup(cfg, output_dir)
+    fit(run)
+    metrics = test(run)
+    record(run, metrics)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+def main(cfg: DictConfig) -> dict[str, float] | float | None:
+    """Metrics, or the `optimized_metric` value when a hyperparameter search asks for one."""
+    output_dir = Path(cfg.paths.output_dir)
+    with entry_point("lmrec.cli.train"), wandb_finished_on_failure():
+        output_dir.mkdir(parents=True, exist_ok=True)
+        rank_zero_only(write_resolved_config)(cfg, output_dir)
+        check_optimized_metric(cfg)
+        if threads := job_threads(cfg.get("torch_threads")):
+            torch.set_num_threads(threads)
+        metrics = train(cfg, output_dir)
+    return metrics if cfg.get("optimized_metric") is None else objective_value(cfg, output_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Instantiating config nodes: config mistakes come out as one-line errors, data-derived arguments by name.
+
+Component configs are `_partial_` Hydra targets; sizes and tables that only the data knows (number of users, the
+item text embeddings, the training history, the rating scale) are passed by parameter name, so a new component
+only has to name the argument it wants (see `lmrec.model.inputs` for the ones the model builder offers).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lmrec.errors import ConfigError, InputError
+
+#: Config keys that describe a component to humans and other configs but are not constructor arguments.
+META_KEYS = ("name", "monitor", "monitor_mode")
+
+
+def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, but errors caused by the config come out as one-line InputErrors.
+
+    Hydra wraps every exception from a constructor in InstantiationException. Ours are unwrapped as they are; a
+    ValueError, TypeError or misconfiguration error from a third-party target (Trainer, logger, callback,
+    optimizer) means its arguments were wrong, so it becomes a ConfigError naming the target. Anything else
+    keeps its traceback.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, InputError):
+            raise cause from None
+        target = str(cfg.get("_target_", "config")) if hasattr(cfg, "get") else "config"
+        if not target.startswith("lmrec.") and isinstance(cause, ValueError | TypeError | MisconfigurationException):
+            raise ConfigError(f"{target}: {cause}") from None
+        raise
+
+
+def target_parameters(cfg: DictConfig | Mapping[str, Any]) -> Mapping[str, inspect.Parameter]:
+    """The constructor parameters of a config node's `_target_` (imports the class, builds nothing)."""
+    from hydra.utils import get_object
+
+    try:
+        target = get_object(str(cfg["_target_"]))
+    except Exception as err:  # an unknown target is a config mistake: name it
+        raise ConfigError(f"_target_={cfg['_target_']}: cannot be imported ({err})") from None
+    return inspect.signature(target).parameters
+
+
+def instantiate_with(cfg: DictConfig, available: Mapping[str, Callable[[], Any]]) -> Any:
+    """Instantiate `cfg`, passing each argument of `available` that its target's signature names (computed lazily,
+    so a component that does not ask for the training history never builds it).
+
+    The target is built as a partial first and then called with the data-derived arguments, so they never pass
+    through OmegaConf (which would turn tensors and named tuples into config nodes). A `_partial_: true` node is
+    called the same way; it is how a component says it needs data-derived arguments.
+    """
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for key in META_KEYS:
+        plain.pop(key, None)
+    plain.pop("_partial_", None)
+    accepted = target_parameters(plain)
+    factory = instantiate_checked(plain, _convert_="all", _partial_=True)
+    wanted = [name for name in available if name in accepted and name not in plain]
+    try:  # checked before any argument is computed: computing one (the item text vectors) can take minutes
+        inspect.signature(factory).bind(**dict.fromkeys(wanted))
+    except TypeError as err:  # a required constructor argument that neither the config nor the data provides
+        raise ConfigError(f"{plain['_target_']}: {err}") from None
+    return factory(**{name: available[name]() for name in wanted})

@@ -1,0 +1,45 @@
+"""The processed interactions as tensors, per split, with the sparse user x item views tasks and towers need.
+
+This is what a task builds its batches from (`Task.train_dataset`, `Task.eval_dataset`) and what a history user
+tower reads its users' training items from; it holds nothing a model could leak: each view names its splits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lmrec.data.processed import ProcessedData
+from lmrec.data.sparse import CSRMatrix
+from lmrec.data.splits import SPLIT_CODES, SPLIT_NAMES
+
+SPLITS = tuple(SPLIT_NAMES.values())
+
+
+class InteractionSplits:
+    """(users, items, ratings) tensors of each split of a `ProcessedData`, and CSR matrices over chosen splits."""
+
+    def __init__(self, data: ProcessedData) -> None:
+        self.num_users, self.num_items = data.num_users, data.num_items
+        frame = data.interactions
+        self._tensors = {}
+        for name, code in SPLIT_CODES.items():
+            part = frame[frame["split"] == code]
+            self._tensors[name] = (
+                torch.tensor(part["user_idx"].to_numpy(np.int64)),
+                torch.tensor(part["item_idx"].to_numpy(np.int64)),
+                torch.tensor(part["rating"].to_numpy(np.float32)),
+            )
+
+    def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(user index, item index, rating) of every interaction in `split`, in table order."""
+        return self._tensors[split]
+
+    def size(self, split: str) -> int:
+        return len(self._tensors[split][0])
+
+    def matrix(self, *splits: str) -> CSRMatrix:
+        """CSR [users, items] of the interactions in the given splits."""
+        users = torch.cat([self._tensors[s][0] for s in splits])
+        items = torch.cat([self._tensors[s][1] for s in splits])
+        return CSRMatrix.from_pairs(users, items, (self.num_users, self.num_items))

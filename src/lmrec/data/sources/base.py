@@ -1,0 +1,168 @@
+"""The data-source contract: a dataset's files in, validated tables out.
+
+A `Source` knows one dataset family's file layout and nothing else. It says which files it reads (their digests
+key the processed cache and are verified against the folder's checksum manifest), which item and user text fields
+it provides (templates are checked against them before anything is read), the rating scale, and how to turn its
+files into three tables:
+
+- interactions: `user_id`, `item_id` (the dataset's own ids, int or str), `rating` float32, `timestamp` int64;
+- items: `item_id` plus one str column per item field (what text templates may use), in file order;
+- users (optional): `user_id` plus one str column per user field.
+
+Everything after that (indexing, texts, splits, caching, batches) is generic and lives outside the sources.
+A new dataset family is one module here plus one `conf/data/<name>.yaml` whose `source._target_` names it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from lmrec.data.io.checks import RowChecks, take
+from lmrec.data.io.checksums import file_digests
+from lmrec.data.io.errors import DataValidationError
+from lmrec.data.io.readers import RawTable
+from lmrec.errors import ConfigError
+
+__all__ = ["RatingScale", "Source", "SourceTables", "interactions_from"]
+
+
+@dataclass(frozen=True)
+class RatingScale:
+    """The valid rating range of a dataset (inclusive). The one place the range is checked."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not float(self.low) < float(self.high):
+            raise ConfigError(f"data.source.rating_min={self.low} must be below data.source.rating_max={self.high}")
+
+
+@dataclass
+class SourceTables:
+    """What a source read: the three contract tables and the rows `drop_invalid` removed, per file and reason."""
+
+    interactions: pd.DataFrame
+    items: pd.DataFrame
+    users: pd.DataFrame | None = None
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class Source(ABC):
+    """One dataset family's files -> `SourceTables`. Subclasses set the class attributes and implement two methods.
+
+    Attributes:
+        item_fields: the item text fields the items table holds (template fields must be among them).
+        user_fields: the user text fields the users table holds (empty: the dataset has no users table).
+        manifest: the checksum manifest inside `root` that `verify_checksums` checks the inputs against.
+        releases: official release name -> download URL, for `lmrec-download` (checksums ship in
+            `lmrec/data/known_checksums/<name>.sha256`).
+    """
+
+    item_fields: ClassVar[tuple[str, ...]] = ()
+    user_fields: ClassVar[tuple[str, ...]] = ()
+    manifest: ClassVar[str] = "SHA256SUMS"
+    releases: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0) -> None:
+        self.root = Path(root)
+        self.rating_scale = RatingScale(float(rating_min), float(rating_max))
+
+    @property
+    def name(self) -> str:
+        """The class path: how run records and error messages name the source."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    @abstractmethod
+    def files(self) -> list[str]:
+        """Names (relative to `root`) of the files `read` parses; a missing required file raises here."""
+
+    @abstractmethod
+    def read(self, drop_invalid: bool = False) -> SourceTables:
+        """Parse and validate the files. Raises DataValidationError naming file, line and column."""
+
+    def options(self) -> dict[str, Any]:
+        """Source options that change the tables (beyond the files' bytes); part of the processed-cache key."""
+        return {"rating_min": self.rating_scale.low, "rating_max": self.rating_scale.high}
+
+    def identity(self) -> dict[str, Any]:
+        """What, besides the input bytes, determines this source's tables."""
+        return {"source": self.name, "options": self.options()}
+
+    def digests(self, verify: bool = True) -> dict[str, str]:
+        """SHA-256 of every input file, verified against `root/<manifest>` when `verify` and the folder has one."""
+        return file_digests(self.root, self.files(), verify=verify, manifest=self.manifest)
+
+    def require(self, *names: str) -> None:
+        """Raise the contract's error for input files that are not there."""
+        for name in names:
+            if not (self.root / name).is_file():
+                needed = ", ".join(names[:-1]) + (f" and {names[-1]}" if len(names) > 1 else names[-1])
+                raise DataValidationError(
+                    self.root / name,
+                    None,
+                    None,
+                    f"file not found (a {type(self).__name__} folder must contain {needed})",
+                )
+
+
+def interactions_from(
+    raw: RawTable,
+    columns: tuple[str, str, str, str],
+    known_items: np.ndarray,
+    items_file: str,
+    scale: RatingScale,
+    drop_invalid: bool,
+    dropped: dict[str, dict[str, int]],
+    what: tuple[str, str] = ("an integer user id", "an integer movie id"),
+    known_users: tuple[np.ndarray, str] | None = None,
+) -> pd.DataFrame:
+    """The interactions table from a file's (user, item, rating, timestamp) columns, named as in the file.
+
+    Checks in this order (the first a row fails is the one reported): integer ids, a rating on the scale, an
+    integer Unix timestamp, an item the items file defines (and a user the users file defines, when the source
+    has one: `known_users` = (ids, file name)), and no (user, item) pair twice (the first is kept).
+    """
+    user_col, item_col, rating_col, time_col = columns
+    checks = RowChecks(raw)
+    users = checks.integers(user_col, what[0])
+    items = checks.integers(item_col, what[1])
+    ratings = checks.numbers(rating_col, scale.low, scale.high)
+    timestamps = checks.integers(time_col, "an integer Unix timestamp")
+    checks.known(
+        item_col,
+        items,
+        known_items,
+        "unknown item",
+        lambda i: f"unknown item: {item_col} {items[i]} is not in {items_file}",
+    )
+    if known_users is not None:
+        user_ids, users_file = known_users
+        checks.known(
+            user_col,
+            users,
+            user_ids,
+            "unknown user",
+            lambda i: f"unknown user: {user_col} {users[i]} is not in {users_file}",
+        )
+    checks.unique(
+        {"user": users, "item": items},
+        "duplicate rating",
+        item_col,
+        lambda i, first: f"duplicate rating: {user_col} {users[i]} already rated {item_col} {items[i]} on line {first}",
+    )
+    keep = checks.resolve(drop_invalid, dropped)
+    return pd.DataFrame(
+        {
+            "user_id": take(users, keep),
+            "item_id": take(items, keep),
+            "rating": take(ratings, keep).astype(np.float32),
+            "timestamp": take(timestamps, keep),
+        }
+    )

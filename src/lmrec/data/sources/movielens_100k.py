@@ -1,0 +1,91 @@
+"""MovieLens 100K (`ml-100k`, GroupLens 1998): `u.data`, `u.item`, `u.user`, read byte for byte as distributed.
+
+- `u.data`: tab-separated `user id, item id, rating (1-5), timestamp`, no header;
+- `u.item`: latin-1, `|`-separated `movie id | movie title | release date | video release date | IMDb URL |` then
+  19 genre flags (0/1) in the order of `u.genre`;
+- `u.user`: `user id | age | gender | occupation | zip code`.
+
+Item text fields: `title`, `genres` (the flagged genres, ", "-joined), `release_date`. User fields: `age`,
+`gender`, `occupation`, `zip_code` (as written in the file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from lmrec.data.io.checks import RowChecks, take
+from lmrec.data.io.readers import TextFormat, read_text_table
+from lmrec.data.sources.base import Source, SourceTables, interactions_from
+
+#: The genre flags of u.item, in file order (u.genre lists the same names with their index).
+GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+DATA = ("user id", "item id", "rating", "timestamp")
+ITEM = ("movie id", "movie title", "release date", "video release date", "IMDb URL", *GENRES)
+USER = ("user id", "age", "gender", "occupation", "zip code")
+
+
+class MovieLens100K(Source):
+    """The 100,000 ratings of 943 users on 1,682 movies, with user demographics."""
+
+    item_fields: ClassVar[tuple[str, ...]] = ("title", "genres", "release_date")
+    user_fields: ClassVar[tuple[str, ...]] = ("age", "gender", "occupation", "zip_code")
+    releases: ClassVar[dict[str, str]] = {"ml-100k": "https://files.grouplens.org/datasets/movielens/ml-100k.zip"}
+
+    def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0) -> None:
+        super().__init__(root, rating_min, rating_max)
+
+    def files(self) -> list[str]:
+        names = ["u.data", "u.item", "u.user"]
+        self.require(*names)
+        return names
+
+    def read(self, drop_invalid: bool = False) -> SourceTables:
+        self.files()
+        dropped: dict[str, dict[str, int]] = {}
+        items = self._items(drop_invalid, dropped)
+        users = self._users(drop_invalid, dropped)
+        raw = read_text_table(self.root / "u.data", TextFormat("\t", header=False, names=DATA, quoted=False), DATA)
+        interactions = interactions_from(
+            raw,
+            DATA,
+            items["item_id"].to_numpy(),
+            "u.item",
+            self.rating_scale,
+            drop_invalid,
+            dropped,
+            known_users=(users["user_id"].to_numpy(), "u.user"),
+        )
+        return SourceTables(interactions=interactions, items=items, users=users, dropped=dropped)
+
+    def _items(self, drop_invalid: bool, dropped: dict[str, dict[str, int]]) -> pd.DataFrame:
+        fmt = TextFormat("|", encoding="latin-1", header=False, names=ITEM, quoted=False)
+        checks = RowChecks(read_text_table(self.root / "u.item", fmt, ITEM))
+        ids = checks.unique_ids("movie id", "an integer movie id")
+        flags = [checks.choices(genre, ("0", "1"), "a genre flag 0 or 1") for genre in GENRES]
+        keep = checks.resolve(drop_invalid, dropped)
+        flagged = np.stack([take(f, keep) == "1" for f in flags], axis=1)
+        genres = [", ".join(g for g, on in zip(GENRES, row, strict=True) if on) for row in flagged]
+        return pd.DataFrame(
+            {
+                "item_id": take(ids, keep),
+                "title": checks.strings("movie title", keep).str.strip(),
+                "genres": genres,
+                "release_date": checks.strings("release date", keep),
+            }
+        )
+
+    def _users(self, drop_invalid: bool, dropped: dict[str, dict[str, int]]) -> pd.DataFrame:
+        fmt = TextFormat("|", encoding="latin-1", header=False, names=USER, quoted=False)
+        checks = RowChecks(read_text_table(self.root / "u.user", fmt, USER))
+        ids = checks.unique_ids("user id", "an integer user id")
+        checks.integers("age", "an age in years")
+        keep = checks.resolve(drop_invalid, dropped)
+        fields = {"age": "age", "gender": "gender", "occupation": "occupation", "zip_code": "zip code"}
+        return pd.DataFrame({"user_id": take(ids, keep), **{k: checks.strings(v, keep) for k, v in fields.items()}})

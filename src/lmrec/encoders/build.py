@@ -1,0 +1,90 @@
+"""Build what a text tower reads its item vectors from, as `model.encoder` and `model.tuning` configure it: a frozen
+table (from the embedding cache, encoded once on a miss) or a trainable encoder with the tuning mode applied."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from lmrec.config.instantiate import instantiate_checked
+from lmrec.encoders.embedding_cache import load_or_encode
+from lmrec.encoders.text_sources import TunedTextEncoder
+from lmrec.encoders.tuning.base import Tuning
+from lmrec.encoders.tuning.modes import FrozenTuning
+from lmrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lmrec.encoders.text_encoder import TextEncoder
+
+
+def encoder_options(encoder_cfg: DictConfig) -> tuple[dict[str, Any], int]:
+    """(TextEncoder keyword arguments, texts per encoder pass) from `model.encoder`."""
+    options = OmegaConf.to_container(encoder_cfg, resolve=True)
+    batch_size = int(options.pop("batch_size", 128))
+    return options, batch_size
+
+
+def build_tuning(model_cfg: DictConfig) -> Tuning:
+    """The configured tuning mode (frozen when the model config has none)."""
+    method = model_cfg.get("tuning", {}).get("method") if model_cfg.get("tuning") else None
+    if not method:
+        return FrozenTuning()
+    tuning = instantiate_checked(method, _convert_="all")
+    if not isinstance(tuning, Tuning):
+        raise ConfigError(f"model.tuning.method builds a {type(tuning).__name__}, not an lmrec tuning mode")
+    return tuning
+
+
+def frozen_text_embeddings(
+    encoder_cfg: DictConfig, texts: Sequence[str], template_id: str, cache_dir: Path | None, device: str
+) -> torch.Tensor:
+    """The frozen encoder's vector for every item text, from the on-disk cache or encoded once."""
+    if cache_dir is None:
+        raise ConfigError("paths.cache_dir is empty; the frozen text tower needs a cache folder for item embeddings")
+    options, batch_size = encoder_options(encoder_cfg)
+    embeddings, _ = load_or_encode(options, texts, template_id, cache_dir, batch_size, device)
+    return embeddings
+
+
+def build_tuned_encoder(encoder_cfg: DictConfig, tuning: Tuning) -> TextEncoder:
+    """The configured encoder with the tuning mode applied to its weights (used by training and by export)."""
+    from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
+
+    options, _ = encoder_options(encoder_cfg)
+    encoder = TextEncoder(**options)
+    encoder.model = tuning.apply(encoder.model)
+    return encoder
+
+
+def tuned_text_source(
+    encoder_cfg: DictConfig, tuning_cfg: DictConfig, tuning: Tuning, texts: Sequence[str]
+) -> TunedTextEncoder:
+    """A trainable encoder over the catalogue's texts, with the tuning mode applied to its weights."""
+    encoder = build_tuned_encoder(encoder_cfg, tuning)
+    encoder.train()  # Lightning keeps each module's mode; a tuned encoder trains with its dropout on
+    if tuning_cfg.get("gradient_checkpointing"):
+        enable_activation_checkpointing(tuning.base_model(encoder.model))
+    return TunedTextEncoder(
+        encoder,
+        texts,
+        chunk_size=encoder_options(encoder_cfg)[1],
+        tuning=tuning,
+        compile=bool(tuning_cfg.get("compile")),
+    )
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute each layer's activations in the backward pass (transformers' own implementation).
+
+    Non-reentrant checkpointing also works when the inputs of a frozen embedding layer need no gradient.
+    """
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 name; the old one warns
+        model.activation_checkpointing_enable(kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)

@@ -1,0 +1,118 @@
+"""Build the model a config describes: towers + head + task, each fed the data-derived arguments it names."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from lmrec.config.instantiate import instantiate_checked, instantiate_with, target_parameters
+from lmrec.data.datamodule import RecDataModule
+from lmrec.encoders.build import build_tuning, frozen_text_embeddings, tuned_text_source
+from lmrec.encoders.options import check_encoder_options, encoder_width
+from lmrec.encoders.resolve import resolve_model_dir
+from lmrec.encoders.text_sources import FrozenTextTable
+from lmrec.errors import ConfigError
+from lmrec.model.inputs import BuildContext
+from lmrec.model.module import RecommenderModule
+from lmrec.tasks.base import Task
+
+log = logging.getLogger(__name__)
+
+#: The component groups of `model`, in the order they are built (which fixes how they draw initial weights).
+COMPONENTS = ("head", "user_tower", "item_tower")
+
+
+def uses_text(cfg: DictConfig) -> bool:
+    """Whether the configured item tower reads item text (it names a `text_source` constructor argument)."""
+    return "text_source" in target_parameters(cfg.model.item_tower)
+
+
+def device_of(cfg: DictConfig) -> str:
+    return "cuda" if cfg.trainer.get("accelerator") == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def text_width(cfg: DictConfig, text_embeddings: torch.Tensor | None) -> int:
+    """Width of the item text vectors, read from the encoder's config.json (no model is loaded)."""
+    if text_embeddings is not None:
+        return int(text_embeddings.shape[1])
+    check_encoder_options(cfg.model.encoder.pooling, cfg.model.encoder.max_length)
+    return encoder_width(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
+
+
+def build_components(cfg: DictConfig, context: BuildContext) -> dict[str, nn.Module]:
+    available = context.available()
+    return {name: instantiate_with(cfg.model[name], available) for name in COMPONENTS}
+
+
+def build_model(
+    cfg: DictConfig,
+    datamodule: RecDataModule,
+    task: Task,
+    text_embeddings: torch.Tensor | None = None,
+) -> RecommenderModule:
+    """Towers + head + task for `cfg`. `text_embeddings` (e.g. from a checkpoint) skips the frozen encoder.
+
+    Every component is first built once with a one-row stand-in for the text vectors, so a bad tower or head
+    option fails in a second instead of after the encoding pass or loading the encoder.
+    """
+    datamodule.prepare()
+    dim = int(cfg.model.dim)
+    if dim < 1:
+        raise ConfigError(f"model.dim={dim}; expected a positive width")
+    tuning = build_tuning(cfg.model)
+    text = uses_text(cfg)
+    if not tuning.caches_embeddings and not text:
+        raise ConfigError(
+            f"model/tuning={tuning.name} tunes the text encoder, but model/item_tower={cfg.model.item_tower.name} "
+            "uses no text; pick a text or hybrid item tower, or model/tuning=frozen"
+        )
+    width = text_width(cfg, text_embeddings) if text else 0
+
+    with torch.random.fork_rng():  # the dry run must not shift the real model's initialisation
+        build_components(cfg, BuildContext(datamodule, dim, lambda: FrozenTextTable(torch.zeros(1, width))))
+        optimizer, scheduler = build_optimizer(cfg)
+
+    def text_source() -> nn.Module:
+        if not tuning.caches_embeddings:
+            return tuned_text_source(cfg.model.encoder, cfg.model.tuning, tuning, datamodule.item_texts)
+        if text_embeddings is not None:
+            return FrozenTextTable(text_embeddings)
+        return FrozenTextTable(
+            frozen_text_embeddings(
+                cfg.model.encoder, datamodule.item_texts, datamodule.template_id, datamodule.cache_dir, device_of(cfg)
+            )
+        )
+
+    tuning_options = cfg.model.get("tuning") or {}
+    return RecommenderModule(
+        task=task,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        monitor=str(cfg.task.monitor),
+        encoder_lr=tuning_options.get("lr"),
+        encoder_weight_decay=tuning_options.get("weight_decay"),
+        **build_components(cfg, BuildContext(datamodule, dim, text_source)),
+    )
+
+
+def build_optimizer(cfg: DictConfig) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """The optimizer and scheduler factories, tried once on a stand-in parameter so bad settings (a negative
+    learning rate, a missing argument) fail now rather than when `fit` starts."""
+    optimizer = instantiate_checked(cfg.model.optimizer)
+    scheduler = instantiate_checked(cfg.model.scheduler) if cfg.model.get("scheduler") else None
+    try:
+        trial = optimizer(params=[nn.Parameter(torch.zeros(1))])
+        if scheduler is not None:
+            steps = (
+                {"num_training_steps": 10} if "num_training_steps" in inspect.signature(scheduler).parameters else {}
+            )
+            scheduler(optimizer=trial, **steps)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"model.optimizer / model.scheduler: {err}") from None
+    return optimizer, scheduler

@@ -1,0 +1,222 @@
+"""The LightningModule: wires item tower, user tower, head and task, and owns the loop. Nothing else."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from lmrec.encoders.tuning.base import TrainableEncoder
+from lmrec.errors import CheckpointError
+from lmrec.tasks.base import Task
+
+
+class RecommenderModule(pl.LightningModule):
+    """Scores (user, item) pairs with towers + head; the task turns scores into a loss and metrics.
+
+    Evaluation metrics live in torchmetrics objects so that multi-process runs sync exact sums, not means of means.
+    """
+
+    def __init__(
+        self,
+        item_tower: nn.Module,
+        user_tower: nn.Module,
+        head: nn.Module,
+        task: Task,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        monitor: str | None = None,
+        encoder_lr: float | None = None,
+        encoder_weight_decay: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.item_tower = item_tower
+        self.user_tower = user_tower
+        self.head = head
+        self.task = task
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.monitor = monitor
+        self.encoder_lr = encoder_lr
+        self.encoder_weight_decay = encoder_weight_decay
+        self.metrics = nn.ModuleDict({split: task.make_metrics() for split in ("val", "test")})
+        self._frozen_item_vectors: torch.Tensor | None = None
+        # Modules whose pretrained weights train, found by their protocol (any tower may hold one). Checkpoints
+        # leave their frozen base weights out (they come from the encoder folder), so Lightning must accept their
+        # absence when it restores one; `load_trained_weights` checks it exactly. Found once (a plain tuple, so not
+        # registered twice): training_step and every batch end consult it.
+        self._trainable_encoders = tuple(
+            (name, module) for name, module in self.named_modules() if isinstance(module, TrainableEncoder)
+        )
+        self.strict_loading = not self._trainable_encoders
+
+    def trainable_encoders(self) -> tuple[TrainableEncoder, ...]:
+        return tuple(module for _, module in self._trainable_encoders)
+
+    def encoder_weights_sha256(self) -> list[str]:
+        """Identity of each trainable encoder's pretrained weights, in module order (recorded in checkpoints)."""
+        return [encoder.base_weights_sha256() for encoder in self.trainable_encoders()]
+
+    # -- scoring (what tasks call) ---------------------------------------------------------------------------
+    def item_vectors(self, *index_groups: torch.Tensor) -> list[torch.Tensor]:
+        """Item vectors for several index tensors, computing each distinct item once and scattering it back.
+
+        With a tuned encoder this is what makes end-to-end training affordable: a batch of 1024 rows with 4
+        negatives each names a few thousand item slots but far fewer distinct items, and the user tower's
+        history items overlap them too. During evaluation the vectors of the whole catalogue are already there.
+        """
+        if self._frozen_item_vectors is not None:
+            return [self._frozen_item_vectors[group] for group in index_groups]
+        flat = torch.cat([group.reshape(-1) for group in index_groups])
+        distinct, inverse = torch.unique(flat, return_inverse=True)
+        vectors = self.item_tower(distinct)[inverse]
+        pieces = vectors.split([group.numel() for group in index_groups])
+        return [
+            piece.reshape(*group.shape, vectors.shape[-1]) for piece, group in zip(pieces, index_groups, strict=True)
+        ]
+
+    def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits for aligned (user, item) pairs; what training losses and the rating metrics need.
+
+        The items of the pairs and the items the user tower looks up are encoded in one pass."""
+        lookup = self.user_tower.lookup(users)
+        item_vectors, looked_up = self.item_vectors(items, lookup.items)
+        return self.head(self.user_tower(users, lookup, looked_up), item_vectors, users, items)
+
+    def score_all_items(self, users: torch.Tensor) -> torch.Tensor:
+        """Logits [users, all items] for full-ranking evaluation, from item vectors computed once per pass."""
+        item_vectors = (
+            self._frozen_item_vectors if self._frozen_item_vectors is not None else self.item_tower.all_items()
+        )
+        lookup = self.user_tower.lookup(users)
+        u = self.user_tower(users, lookup, item_vectors[lookup.items])
+        return self.head.score_all(u, item_vectors, users)
+
+    # -- training --------------------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        for encoder in self.trainable_encoders():
+            encoder.on_fit_start(int(self.trainer.estimated_stepping_batches))
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.task.training_loss(self, batch)
+        for encoder in self.trainable_encoders():
+            extra = encoder.regularization()
+            if extra is not None:
+                loss = loss + extra
+        # `train/loss` is the epoch mean (the name checkpoints and sweeps use); `train/loss_step` the per-step curve.
+        size = len(batch["users"])
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False, batch_size=size)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        for encoder in self.trainable_encoders():
+            encoder.after_optimizer_step(self.global_step)
+
+    # -- evaluation: item vectors are computed once per pass, not once per batch --------------------------------
+    def _start_eval(self) -> None:
+        # A tuned encoder re-encodes the catalogue here, once per evaluation; every batch then only indexes.
+        with torch.inference_mode():
+            self._frozen_item_vectors = self.item_tower.all_items()
+
+    def _end_eval(self, split: str) -> None:
+        self._frozen_item_vectors = None
+        results: dict[str, torch.Tensor] = {}
+        for name, metric in self.metrics[split].items():
+            value = metric.compute()
+            results.update({k: v for k, v in value.items()} if isinstance(value, dict) else {name: value})
+            metric.reset()
+        self.log_dict({f"{split}/{k}": v for k, v in results.items()}, prog_bar=split == "val", sync_dist=False)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_eval()
+
+    def on_test_epoch_start(self) -> None:
+        self._start_eval()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.task.update_metrics(self.metrics["val"], self, batch)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.task.update_metrics(self.metrics["test"], self, batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._end_eval("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._end_eval("test")
+
+    # -- optimisation ----------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameter_groups())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler: dict[str, Any] = {}
+        if "num_training_steps" in inspect.signature(self.scheduler_factory).parameters:
+            # Warmup/decay schedules are defined over optimizer steps, which only the trainer knows.
+            steps = int(self.trainer.estimated_stepping_batches)
+            scheduler = {
+                "scheduler": self.scheduler_factory(optimizer=optimizer, num_training_steps=steps),
+                "interval": "step",
+            }
+        else:
+            scheduler = {"scheduler": self.scheduler_factory(optimizer=optimizer)}
+        # `monitor` lets metric-driven schedulers (ReduceLROnPlateau) watch the same metric as checkpointing.
+        if self.monitor:
+            scheduler["monitor"] = self.monitor
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Towers and head use the optimizer's settings; a tuned encoder gets its own learning rate and weight
+        decay (pretrained weights want a far smaller step), with no decay on biases and LayerNorm weights, as is
+        standard for BERT fine-tuning."""
+        encoder_ids = {id(p) for encoder in self.trainable_encoders() for p in encoder.parameters()}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in encoder_ids]
+        groups: list[dict[str, Any]] = [{"params": rest, "name": "model"}]
+        decay, no_decay = [], []
+        for encoder in self.trainable_encoders():
+            for name, p in encoder.named_parameters():
+                if p.requires_grad:
+                    (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+        overrides: dict[str, Any] = {} if self.encoder_lr is None else {"lr": float(self.encoder_lr)}
+        if decay:
+            wd = {} if self.encoder_weight_decay is None else {"weight_decay": float(self.encoder_weight_decay)}
+            groups.append({"params": decay, "name": "encoder", **overrides, **wd})
+        if no_decay:
+            groups.append({"params": no_decay, "name": "encoder_no_decay", **overrides, "weight_decay": 0.0})
+        return [g for g in groups if g["params"]]
+
+    # -- checkpoints: a tuned encoder's frozen base weights stay out -------------------------------------------
+    def frozen_encoder_keys(self) -> set[str]:
+        """State-dict keys of encoder weights that do not train: identical to the encoder folder's, so not saved."""
+        return {
+            f"{prefix}.{key}" for prefix, encoder in self._trainable_encoders for key in encoder.frozen_state_keys()
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["state_dict"]
+        for key in self.frozen_encoder_keys():
+            state.pop(key, None)
+        if self._trainable_encoders:
+            checkpoint["encoder_weights_sha256"] = self.encoder_weights_sha256()
+
+    def load_trained_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a checkpoint's state dict; only the frozen encoder weights (taken from the encoder folder) may be
+        missing from it."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        absent = sorted(set(missing) - self.frozen_encoder_keys())
+        if absent or unexpected:
+            raise CheckpointError(
+                f"checkpoint does not fit this model: missing {absent[:5]}{'...' if len(absent) > 5 else ''}, "
+                f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            )
+
+    def parameter_counts(self) -> dict[str, float]:
+        """Total and trainable parameters: half of the "at what cost" question."""
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return {"total": total, "trainable": trainable, "trainable_pct": 100.0 * trainable / max(1, total)}

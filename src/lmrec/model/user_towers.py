@@ -1,0 +1,87 @@
+"""User towers: each turns user indices into vectors of the model's width, possibly from item vectors.
+
+The contract (`UserTower`): a tower first says which item vectors it needs for a batch of users (`lookup`), the
+module computes them together with the batch's own items (so a tuned encoder encodes each distinct item once per
+step), and then `forward(users, lookup, item_vectors)` builds the user vectors. A tower that needs nothing from
+the items returns an empty lookup. What a tower needs from the data it names as constructor arguments (e.g.
+`history`, the training interactions); the builder provides them (`lmrec.model.inputs`). The module never asks
+which tower it holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from lmrec.data.sparse import CSRMatrix
+
+
+class ItemLookup(NamedTuple):
+    """The items whose vectors a user tower needs for a batch, and the tower's own bookkeeping for `forward`."""
+
+    items: torch.Tensor
+    layout: Any = None
+
+
+class UserTower(nn.Module):
+    """Base class of user towers: by default a tower needs no item vectors."""
+
+    def lookup(self, users: torch.Tensor) -> ItemLookup:
+        """Item indices (any shape) whose vectors `forward` needs for `users`."""
+        return ItemLookup(users.new_empty(0))
+
+    def forward(self, users: torch.Tensor, lookup: ItemLookup, item_vectors: torch.Tensor) -> torch.Tensor:
+        """One vector per user; `item_vectors` holds the vectors of `lookup.items` (shape [*items.shape, dim])."""
+        raise NotImplementedError
+
+
+def _id_embedding(num: int, dim: int, init_std: float) -> nn.Embedding:
+    table = nn.Embedding(num, dim)
+    nn.init.normal_(table.weight, std=init_std)
+    return table
+
+
+class IdUserTower(UserTower):
+    """One learned vector per user."""
+
+    def __init__(self, num_users: int, dim: int, init_std: float = 0.05) -> None:
+        super().__init__()
+        self.embedding = _id_embedding(num_users, dim, init_std)
+
+    def forward(self, users: torch.Tensor, lookup: ItemLookup, item_vectors: torch.Tensor) -> torch.Tensor:
+        return self.embedding(users)
+
+
+class HistoryUserTower(UserTower):
+    """A user is the mean of the vectors of their training items, passed through a learned projection.
+
+    Needs no per-user parameters, so it also serves users unseen at training time. The history matrix holds
+    training interactions only, so validation and test items never leak into the user vector. Each distinct user
+    of a batch is pooled once, and the result is gathered back to the batch's rows.
+    """
+
+    def __init__(self, history: CSRMatrix, dim: int) -> None:
+        super().__init__()
+        lengths = history.row_lengths()
+        self.shape = history.shape
+        self.register_buffer("crow", history.crow.clone(), persistent=False)
+        self.register_buffer("col", history.col.clone(), persistent=False)
+        self.register_buffer(
+            "weights", (1.0 / lengths.clamp_min(1).float()).repeat_interleave(lengths), persistent=False
+        )
+        self.projection = nn.Linear(dim, dim)
+
+    def lookup(self, users: torch.Tensor) -> ItemLookup:
+        """Every training item of every distinct user; the layout is (row of each user among the distinct users,
+        distinct user of each history entry, its weight 1/|history|)."""
+        distinct, user_row = torch.unique(users, return_inverse=True)
+        batch_row, positions = CSRMatrix(self.crow, self.col, self.shape).row_positions(distinct)
+        return ItemLookup(self.col[positions], (len(distinct), user_row, batch_row, self.weights[positions]))
+
+    def forward(self, users: torch.Tensor, lookup: ItemLookup, item_vectors: torch.Tensor) -> torch.Tensor:
+        num_distinct, user_row, batch_row, weights = lookup.layout
+        pooled = torch.zeros(num_distinct, item_vectors.shape[1], device=item_vectors.device, dtype=item_vectors.dtype)
+        pooled.index_add_(0, batch_row, item_vectors * weights.unsqueeze(1).to(item_vectors.dtype))
+        return self.projection(pooled)[user_row]

@@ -1,0 +1,104 @@
+"""Finding things in a run folder: its saved config, its checkpoints, what its run.json recorded.
+
+A run folder may come from someone else, so it is read as data: the config is parsed as YAML (never executed),
+checkpoints are loaded with weights_only=True (`lmrec.runs.checkpoints`), and paths it records are resolved inside
+the folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lmrec.errors import InputError, MissingInputError
+
+CONFIG_FILE = Path(".hydra") / "config.yaml"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+#: What `lmrec-eval` writes into its own output folder (its `metrics_file` option).
+EVAL_METRICS_FILE = "eval_metrics.json"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(payload, dict):
+        raise InputError(f"{path} does not hold a JSON object")
+    return payload
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any] | None:
+    """run.json of a run folder, or None when the run never wrote one (it crashed or is still training)."""
+    return _read_json(Path(run_dir) / RUN_FILE)
+
+
+def read_metrics(run_dir: Path, name: str = METRICS_FILE) -> dict[str, Any] | None:
+    """metrics.json of a run folder (or another metrics file in it), or None when it was never written."""
+    return _read_json(Path(run_dir) / name)
+
+
+def read_config(run_dir: Path) -> DictConfig | None:
+    """The saved config, or None for a folder without one (a job that failed before Hydra wrote it)."""
+    return saved_config(run_dir) if (Path(run_dir) / CONFIG_FILE).is_file() else None
+
+
+def locate_run(run: str | Path, checkpoint: str) -> tuple[Path, Path]:
+    """(run dir, checkpoint file) from a run folder or a checkpoint path inside one."""
+    path = Path(run).expanduser()
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise MissingInputError(f"{path} is not inside an lmrec run directory (no ../{CONFIG_FILE})")
+        return run_dir, path
+    if not (path / CONFIG_FILE).is_file():
+        raise MissingInputError(f"run={path} is not an lmrec run directory (no {CONFIG_FILE})")
+    if checkpoint == "last":
+        ckpt = path / "checkpoints" / "last.ckpt"
+    elif checkpoint == "best":
+        info = read_run_info(path)
+        if info is None:
+            raise MissingInputError(
+                f"{path} has no {RUN_FILE}: the run did not finish, so no best checkpoint was recorded; "
+                "pass checkpoint=last or a .ckpt path"
+            )
+        if not info.get("checkpoint"):
+            raise MissingInputError(
+                f"{path / RUN_FILE} records no best checkpoint; pass checkpoint=last or a .ckpt path"
+            )
+        ckpt = path / info["checkpoint"]
+    else:
+        ckpt = path / checkpoint
+    if not ckpt.is_file():
+        raise MissingInputError(f"checkpoint {ckpt} does not exist")
+    return path, ckpt
+
+
+def saved_config(run_dir: Path) -> DictConfig:
+    """The config the run was composed with (`.hydra/config.yaml`), unresolved."""
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as err:  # a damaged YAML file is bad input, not a bug
+        raise InputError(f"{path} is not a readable config ({type(err).__name__}: {err})") from None
+    if not isinstance(cfg, DictConfig):
+        raise InputError(f"{path} does not hold a config mapping")
+    return cfg
+
+
+def check_same_data(run_dir: Path, key: str) -> None:
+    """Refuse to evaluate a run on data other than the data it trained on (fingerprints from run.json)."""
+    info = read_run_info(run_dir) or {}
+    recorded = info.get("data_key")
+    if recorded and recorded != key:
+        raise InputError(
+            f"the data this evaluation loaded (fingerprint {key}) differs from the data the run trained on "
+            f"({recorded}, see {Path(run_dir) / RUN_FILE}); restore the run's data files or point paths.data_dir "
+            "at them"
+        )

@@ -1,0 +1,38 @@
+"""What a finished run writes into its folder: the resolved config, metrics.json and run.json, each atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lmrec.atomic import atomic_path, write_json_atomic
+from lmrec.runs.folder import METRICS_FILE, RUN_FILE
+from lmrec.runtime.loggers import redact_secrets
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """Every value resolved (interpolations, env lookups), secrets redacted: what this run actually used."""
+    return redact_secrets(OmegaConf.to_container(cfg, resolve=True))
+
+
+def write_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
+    with atomic_path(Path(output_dir) / "config_resolved.yaml") as tmp:
+        tmp.write_text(OmegaConf.to_yaml(resolved_config(cfg)))
+
+
+def relative_to_run(path: Path, root: Path) -> str:
+    """A path inside the run folder is stored relative to it, so the folder can be moved."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def write_metrics(output_dir: Path, metrics: dict[str, Any]) -> None:
+    write_json_atomic(Path(output_dir) / METRICS_FILE, metrics)
+
+
+def write_run_info(output_dir: Path, info: dict[str, Any]) -> None:
+    write_json_atomic(Path(output_dir) / RUN_FILE, info)

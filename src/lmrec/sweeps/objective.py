@@ -1,0 +1,40 @@
+"""The number a hyperparameter search optimises: `optimized_metric`, one of the metrics a run writes.
+
+Optuna (and any sweeper that reads the job's return value) needs one float per job. Validation-based selection is
+the default (`best/<task.monitor>`): choosing hyperparameters on test metrics would leak the test set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from lmrec.data.build import build_source
+from lmrec.errors import ConfigError
+from lmrec.runs.folder import read_metrics
+from lmrec.tasks.build import build_task, task_inputs
+
+
+def objective_names(cfg: DictConfig) -> list[str]:
+    """Metrics a run of this config writes to metrics.json, hence the valid values of `optimized_metric`."""
+    return [
+        f"best/{cfg.task.monitor}",
+        *(f"test/{name}" for name in build_task(cfg, task_inputs(build_source(cfg))).metric_names()),
+    ]
+
+
+def check_optimized_metric(cfg: DictConfig) -> None:
+    """Fail before training when the search would optimise a metric the run never produces."""
+    name = cfg.get("optimized_metric")
+    if name is None:
+        return
+    valid = objective_names(cfg)
+    if name not in valid:
+        raise ConfigError(f"optimized_metric={name} is not a metric this run writes; choose one of {', '.join(valid)}")
+
+
+def objective_value(cfg: DictConfig, run_dir: Path) -> float | None:
+    """The optimised metric from the run's metrics.json (written by rank zero; other ranks get None)."""
+    metrics = read_metrics(run_dir)
+    return None if metrics is None else float(metrics[cfg.optimized_metric])

@@ -1,0 +1,141 @@
+"""A Hydra callback that keeps `summary.csv` and `summary.md` in the sweep folder: one row per job.
+
+Each row: job number, overrides, status (COMPLETED, or FAILED with the error), test metrics and output folder.
+
+Why it is built the way it is:
+- Hydra's sweepers re-raise a failed job's exception once its batch has run, so `on_multirun_end` never runs
+  for a sweep with a failure. The summary is therefore rebuilt after every job (`on_job_end`), which also leaves a
+  killed sweep with the rows of the jobs that finished.
+- With the joblib or submitit launchers `on_job_end` runs in the job's own process, so nothing can be kept in
+  memory: each job writes its row to `<job dir>/job_status.json`, and the summary is rebuilt from those files under
+  a lock (jobs finishing at once) and written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from lmrec.atomic import atomic_path, write_json_atomic
+from lmrec.runs.folder import EVAL_METRICS_FILE, METRICS_FILE, read_metrics
+from lmrec.runtime.distributed import process_rank
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "job_status.json"
+METRICS_FILES = (METRICS_FILE, EVAL_METRICS_FILE)
+
+
+def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
+    """What the summary shows of one job, from Hydra's JobReturn and the metrics.json the job wrote."""
+    hydra = job_return.hydra_cfg.hydra
+    output_dir = Path(str(hydra.runtime.output_dir))
+    error = None
+    if job_return.status == JobStatus.FAILED:
+        exc = job_return._return_value  # the exception; `return_value` would re-raise it
+        error = f"{type(exc).__name__}: {exc}"
+    metrics = {}
+    for name in METRICS_FILES:  # lmrec-train writes the first, lmrec-eval (`lmrec-eval -m run=a,b`) the second
+        if (found := read_metrics(output_dir, name)) is not None:
+            metrics = {k: v for k, v in found.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            break
+    try:
+        shown_dir = str(output_dir.resolve().relative_to(sweep_dir.resolve()))
+    except ValueError:
+        shown_dir = str(output_dir)
+    return {
+        "job": int(hydra.job.num),
+        "overrides": list(job_return.overrides or []),
+        "status": job_return.status.name,
+        "error": error,
+        "metrics": metrics,
+        "output_dir": shown_dir,
+    }
+
+
+def read_records(sweep_dir: Path) -> list[dict[str, Any]]:
+    records = [json.loads(path.read_text()) for path in sweep_dir.rglob(STATUS_FILE)]
+    return sorted(records, key=lambda r: r["job"])
+
+
+def metric_columns(records: list[dict[str, Any]]) -> list[str]:
+    """Test metrics first, then the best validation value; in a stable order."""
+    names = {name for r in records for name in r["metrics"]}
+    natural = [[int(p) if p.isdigit() else p for p in re.split(r"(\d+)", n)] for n in names]  # @5 before @10
+    return [n for _, n in sorted(zip(natural, names, strict=True), key=lambda x: (not x[1].startswith("test/"), x[0]))]
+
+
+def to_csv(records: list[dict[str, Any]]) -> str:
+    metrics = metric_columns(records)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["job", "overrides", "status", "error", *metrics, "output_dir"])
+    for r in records:
+        values = [r["metrics"].get(m, "") for m in metrics]
+        writer.writerow([r["job"], " ".join(r["overrides"]), r["status"], r["error"] or "", *values, r["output_dir"]])
+    return out.getvalue()
+
+
+def _cell(text: Any) -> str:
+    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|")
+
+
+def to_markdown(records: list[dict[str, Any]], title: str) -> str:
+    """Overrides shared by every job are listed once above the table; each row shows what distinguishes its job."""
+    metrics = metric_columns(records)
+    shared = set.intersection(*(set(r["overrides"]) for r in records)) if len(records) > 1 else set()
+    failed = sum(r["status"] == "FAILED" for r in records)
+    lines = [f"# Sweep {title}", "", f"{len(records)} jobs: {len(records) - failed} completed, {failed} failed."]
+    if shared:
+        lines += ["", "Overrides of every job: " + " ".join(f"`{o}`" for o in sorted(shared))]
+    lines += ["", "| " + " | ".join(["job", "overrides", "status", *metrics, "output dir"]) + " |"]
+    lines.append("|" + "---|" * (4 + len(metrics)))
+    for r in records:
+        own = " ".join(o for o in r["overrides"] if o not in shared)
+        status = r["status"] if not r["error"] else f"{r['status']}: {r['error']}"
+        values = [f"{r['metrics'][m]:.4f}" if isinstance(r["metrics"].get(m), float) else "" for m in metrics]
+        lines.append("| " + " | ".join(_cell(c) for c in [r["job"], own, status, *values, r["output_dir"]]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Rebuild summary.csv and summary.md from every job's status file (serialised by a lock in the sweep dir)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / ".summary.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = read_records(sweep_dir)
+        with atomic_path(sweep_dir / "summary.csv") as tmp:
+            tmp.write_text(to_csv(records))
+        with atomic_path(sweep_dir / "summary.md") as tmp:
+            tmp.write_text(to_markdown(records, sweep_dir.name))
+    return records
+
+
+class SweepSummary(Callback):
+    """Registered in conf/hydra/default.yaml under `hydra.callbacks`; acts in multiruns only, on rank zero."""
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN or process_rank() != 0:
+            return
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        record = job_record(job_return, sweep_dir)
+        write_json_atomic(Path(str(config.hydra.runtime.output_dir)) / STATUS_FILE, record)
+        records = write_summary(sweep_dir)
+        if record["status"] == "FAILED":
+            log.error("job %s failed (%s); the sweep goes on", record["job"], record["error"])
+        failed = sum(r["status"] == "FAILED" for r in records)
+        log.info("sweep summary (%d jobs so far, %d failed): %s", len(records), failed, sweep_dir / "summary.md")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_summary(Path(str(config.hydra.sweep.dir)))

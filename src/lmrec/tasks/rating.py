@@ -1,0 +1,60 @@
+"""`rating`: explicit feedback. ŷ = r_min + (r_max − r_min)·σ(logit); the loss is MSE on ratings normalised to
+[0, 1]; metrics are RMSE and MAE on the original scale and AUC with "rating ≥ threshold" as the positive class.
+The rating range is the data source's (`Source.rating_scale`), passed in by the builder.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchmetrics
+from torch.nn import functional as F
+from torch.utils.data import Dataset
+
+from lmrec.data.batches import InteractionBatches
+from lmrec.data.interactions import InteractionSplits
+from lmrec.data.sources.base import RatingScale
+from lmrec.tasks.base import Scorer, Task
+
+
+class RatingTask(Task):
+    """Explicit ratings: sigmoid of the logit mapped onto the data's rating scale."""
+
+    def __init__(self, rating_scale: RatingScale, positive_threshold: float = 4.0) -> None:
+        super().__init__()
+        self.rating_min, self.rating_max = float(rating_scale.low), float(rating_scale.high)
+        self.positive_threshold = positive_threshold
+
+    def train_dataset(self, splits: InteractionSplits) -> Dataset:
+        return InteractionBatches(*splits.tensors("train"))
+
+    def eval_dataset(self, splits: InteractionSplits, split: str) -> Dataset:
+        return InteractionBatches(*splits.tensors(split))
+
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.rating_min + (self.rating_max - self.rating_min) * torch.sigmoid(logits)
+
+    def training_loss(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = model.score_pairs(batch["users"], batch["items"])
+        target = (batch["ratings"] - self.rating_min) / (self.rating_max - self.rating_min)
+        return F.mse_loss(torch.sigmoid(logits.float()), target.float())
+
+    def metric_names(self) -> list[str]:
+        return ["rmse", "mae", "auc"]
+
+    def make_metrics(self) -> torchmetrics.MetricCollection:
+        return torchmetrics.MetricCollection(
+            {
+                "rmse": torchmetrics.MeanSquaredError(squared=False),
+                "mae": torchmetrics.MeanAbsoluteError(),
+                "auc": torchmetrics.classification.BinaryAUROC(),
+            }
+        )
+
+    def update_metrics(
+        self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
+    ) -> None:
+        prediction = self.predict(model.score_pairs(batch["users"], batch["items"]).float())
+        ratings = batch["ratings"].float()
+        metrics["rmse"].update(prediction, ratings)
+        metrics["mae"].update(prediction, ratings)
+        metrics["auc"].update(prediction, (ratings >= self.positive_threshold).long())
