@@ -11,7 +11,7 @@ of the whole command (start-up, data, training, test), the median training time 
 medians give the 2-process / 1-process ratios. Each DDP process gets
 half of the cores (Lightning sets torch threads to cores / processes) and half of the rows; an epoch therefore
 has half as many optimizer steps with a twice as large effective batch, so test metrics differ between the two
-runs for that reason (the evaluation itself is exact under DDP: tests/test_sweeps.py).
+runs for that reason (the evaluation itself is exact under DDP: tests/sweeps/test_sweeps.py).
 
 GPU (--gpu; skipped, with a note, when CUDA is not available): `trainer=gpu` (bf16-mixed) once per --mode
 LABEL:OVERRIDES, e.g. `--mode frozen:` (the default cached, frozen encoder) and `--mode "lora:model/tuning=lora"`

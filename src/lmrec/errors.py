@@ -32,6 +32,10 @@ class EncoderUnavailableError(InputError, OSError):
     """The text encoder named in the config cannot be found locally or fetched."""
 
 
+class RunFolderError(InputError, ValueError):
+    """A run folder's files are damaged, escape the folder, or come from an incompatible lmrec layout."""
+
+
 class CheckpointError(InputError, ValueError):
     """A checkpoint file is damaged, is not a Lightning checkpoint, or does not fit the model its run describes."""
 

@@ -51,6 +51,12 @@ def test_monitor_must_be_a_metric_of_the_task(tmp_path):
         ('data.text.template=["{plot}"]', "uses field {plot}, which data source"),
         ("data.source.rating_min=5", "data.source.rating_min=5.0 must be below"),
         ("task=ranking task.ks=[0,10]", "task.ks"),
+        # values of the wrong type, and keys a component does not have: one-line ConfigErrors naming the key
+        ("data.batch_size=abc", "data (lmrec.data.datamodule.RecDataModule): TypeError"),
+        ("data.source.max_tags=abc", "data.source (lmrec.data.sources.movielens.MovieLensLatest): ValueError"),
+        ("task=ranking task.num_negatives=abc", "task (lmrec.tasks.ranking.RankingTask): ValueError"),
+        ("+task.foo=1", "task (lmrec.tasks.rating.RatingTask): "),
+        ("data.text.template=[1]", "data.text.template segment 1 is not a string"),
     ],
 )
 def test_bad_data_options_fail_while_loading(override, message, tmp_path):
@@ -68,6 +74,8 @@ def test_bad_data_options_fail_while_loading(override, message, tmp_path):
         (["model.item_tower.project=false"], "model.item_tower.project=false"),
         (["model.encoder.pooling=max"], "model.encoder.pooling"),
         (["model.dim=0"], "model.dim=0"),
+        (["model.encoder.batch_size=0"], "model.encoder.batch_size=0"),
+        (["+model.head.width=3"], "model.head (lmrec.model.heads.DotHead)"),
         (["model/head=mlp", "model.head.hidden=[]"], "model.head.hidden"),
         (["model.optimizer.lr=-1"], "model.optimizer / model.scheduler: Invalid learning rate"),
         (["model.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true}"], "step_size"),
@@ -77,7 +85,7 @@ def test_bad_model_options_fail_before_the_encoder_runs(overrides, message, tmp_
     cfg = compose_train([*overrides, "data.max_users=20"], tmp_path, tmp_path / "cache")
     task, datamodule = build_data(cfg)
     datamodule.prepare()
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         build_model(cfg, datamodule, task)
     assert not (tmp_path / "cache" / "item_embeddings").exists()
 

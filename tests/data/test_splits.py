@@ -43,4 +43,5 @@ def test_bad_split_options_raise():
     with pytest.raises(ValueError, match="data.split.ratios"):
         check_split_options("random", [8, 1])
     with pytest.raises(ValueError, match="data.split.strategy"):
-        make_split("kfold", np.zeros(3, dtype=int), np.zeros(3), [8, 1, 1], 0)
+        check_split_options("kfold", [8, 1, 1])
+    assert set(make_split("random", np.zeros(10, dtype=int), np.zeros(10), [8, 1, 1], 0)) <= {TRAIN, VAL, TEST}

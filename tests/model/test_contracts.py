@@ -13,33 +13,9 @@ import torch
 from torch import nn
 
 from lmrec.cli.train import train
-from lmrec.data.sparse import CSRMatrix
-from lmrec.model.inputs import BuildContext, model_input
-from lmrec.model.user_towers import ItemLookup, UserTower
+from lmrec.model.inputs import PROVIDERS
 from lmrec.tasks.rating import RatingTask
 from tests.helpers import built_model, compose_train
-
-
-@model_input("test_first_items")
-def _first_items(context: BuildContext) -> torch.Tensor:
-    """A new data-derived input: each user's lowest-numbered training item."""
-    history: CSRMatrix = context.datamodule.train_history()
-    return history.col[history.crow[:-1]]
-
-
-class FirstItemUserTower(UserTower):
-    """A user is the projected vector of their first training item (a toy stand-in for a sequence tower)."""
-
-    def __init__(self, test_first_items: torch.Tensor, dim: int) -> None:
-        super().__init__()
-        self.register_buffer("first", test_first_items.clone(), persistent=False)
-        self.projection = nn.Linear(dim, dim)
-
-    def lookup(self, users: torch.Tensor) -> ItemLookup:
-        return ItemLookup(self.first[users])
-
-    def forward(self, users: torch.Tensor, lookup: ItemLookup, item_vectors: torch.Tensor) -> torch.Tensor:
-        return self.projection(item_vectors)
 
 
 class AbsoluteErrorRatingTask(RatingTask):
@@ -90,9 +66,41 @@ class ToyTextTower(nn.Module):
         return self.projection(self.text.all_items())
 
 
+#: A new user tower in a module of its own, with the data-derived input it needs registered beside it. The builder
+#: imports the module only through the config's `_target_`, so nothing else knows the tower exists.
+FIRST_ITEM_TOWER = """
+import torch
+from torch import nn
+
+from lmrec.data.sparse import CSRMatrix
+from lmrec.model.inputs import BuildContext, model_input
+from lmrec.model.user_towers import ItemLookup, UserTower
+
+
+@model_input("first_items")
+def _first_items(context: BuildContext) -> torch.Tensor:
+    history: CSRMatrix = context.datamodule.train_history()
+    return history.col[history.crow[:-1]]
+
+
+class FirstItemUserTower(UserTower):
+    \"\"\"A user is the projected vector of their lowest-numbered training item (a toy sequence tower).\"\"\"
+
+    def __init__(self, first_items: torch.Tensor, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("first", first_items.clone(), persistent=False)
+        self.projection = nn.Linear(dim, dim)
+
+    def lookup(self, users):
+        return ItemLookup(self.first[users])
+
+    def forward(self, users, lookup, item_vectors):
+        return self.projection(item_vectors)
+"""
+
 #: The one yaml each new component gets, in a config folder of the user's own (Hydra's search path).
 CONFIGS = {
-    "model/user_tower/first_item.yaml": "name: first_item\n_target_: tests.model.test_contracts.FirstItemUserTower\n"
+    "model/user_tower/first_item.yaml": "name: first_item\n_target_: first_item_tower.FirstItemUserTower\n"
     "_partial_: true\ndim: ${model.dim}\n",
     "task/abs_error.yaml": "name: abs_error\n_target_: tests.model.test_contracts.AbsoluteErrorRatingTask\n"
     "monitor: val/mae\nmonitor_mode: ${lmrec.metric_mode:${task.monitor}}\n",
@@ -114,7 +122,11 @@ def _cfg(tmp_path, *overrides):
     )
 
 
-def test_a_new_user_tower_with_a_new_data_input_needs_no_other_change(tmp_path):
+def test_a_new_user_tower_with_a_new_data_input_needs_no_other_change(tmp_path, monkeypatch):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "first_item_tower.py").write_text(FIRST_ITEM_TOWER)
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    assert "first_items" not in PROVIDERS  # registered only once the builder imports the tower's module
     cfg = _cfg(tmp_path, "model/user_tower=first_item")
     model, datamodule = built_model(cfg)
     history = datamodule.train_history()
@@ -127,6 +139,7 @@ def test_a_new_user_tower_with_a_new_data_input_needs_no_other_change(tmp_path):
         torch.tensor([1, 2, 1]),
     )
     assert torch.allclose(model.score_pairs(users, torch.tensor([1, 2, 1])), expected, atol=1e-6)
+    assert type(model.user_tower).__name__ == "FirstItemUserTower" and "first_items" in PROVIDERS
     metrics = train(cfg, tmp_path / "out")
     assert {"test/rmse", "test/auc"} <= set(metrics)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lmrec.errors import InputError, MissingInputError
+from lmrec.errors import InputError, MissingInputError, RunFolderError
 from lmrec.runs.folder import check_same_data, locate_run, read_run_info, saved_config
 
 
@@ -47,3 +47,20 @@ def test_data_with_another_fingerprint_is_refused(tmp_path):
     check_same_data(tmp_path, "abc")
     with pytest.raises(InputError, match="differs from the data the run trained on"):
         check_same_data(tmp_path, "def")
+
+
+def test_a_recorded_checkpoint_outside_the_folder_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (tmp_path / "elsewhere.ckpt").write_bytes(b"x")
+    (run_dir / "run.json").write_text(json.dumps({"checkpoint": "../elsewhere.ckpt"}))
+    with pytest.raises(RunFolderError, match="lies outside the run folder"):
+        locate_run(str(run_dir), "best")
+
+
+def test_a_config_from_before_data_sources_says_so(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("data:\n  root: /data/ml-latest-small\n  task_kind: rating\n")
+    with pytest.raises(RunFolderError, match="from before data sources"):
+        saved_config(tmp_path)

@@ -187,3 +187,15 @@ def test_sweep_name_is_the_dated_folder_or_the_name_the_user_gave(tmp_path):
     assert sweep_name(dated, str(tmp_path / "logs")) == "2026-11-27_19-50-00-1"
     named = OmegaConf.create({"sweep": {"dir": str(tmp_path / "towers")}})
     assert sweep_name(named, str(tmp_path / "logs")) == "towers"
+
+
+def test_an_optimized_metric_the_run_did_not_write_is_a_config_error(tmp_path):
+    from lmrec.sweeps.objective import objective_value
+
+    cfg = OmegaConf.create({"optimized_metric": "best/val/rmse"})
+    assert objective_value(cfg, tmp_path) is None  # another rank: rank zero writes metrics.json
+    (tmp_path / "metrics.json").write_text('{"test/rmse": 0.9}')
+    with pytest.raises(ConfigError, match="optimized_metric=best/val/rmse was not written"):
+        objective_value(cfg, tmp_path)
+    (tmp_path / "metrics.json").write_text('{"best/val/rmse": 0.8}')
+    assert objective_value(cfg, tmp_path) == 0.8

@@ -19,7 +19,6 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lmrec.atomic import write_json_atomic
 from lmrec.cli.components import build_data, build_trainer, seed_run
 from lmrec.cli.entry import entry_point
 from lmrec.config.location import CONFIG_PATH
@@ -27,6 +26,7 @@ from lmrec.errors import ConfigError
 from lmrec.model.build import build_model
 from lmrec.runs.checkpoints import load_checkpoint, restore_model
 from lmrec.runs.folder import check_same_data, locate_run, saved_config
+from lmrec.runs.records import write_eval_metrics
 from lmrec.runtime.loggers import build_loggers
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{cfg.split}/")}
     if trainer.is_global_zero:
-        write_json_atomic(Path(cfg.metrics_file), {**metrics, "checkpoint": str(ckpt)})
+        write_eval_metrics(Path(cfg.metrics_file), {**metrics, "checkpoint": str(ckpt)})
     log.info("%s metrics of %s: %s", cfg.split, ckpt, json.dumps(metrics, indent=1))
     return metrics
 

@@ -195,7 +195,7 @@ def main(cfg: DictConfig) -> dict[str, float] | float | None:
         if threads := job_threads(cfg.get("torch_threads")):
             torch.set_num_threads(threads)
         metrics = train(cfg, output_dir)
-    return metrics if cfg.get("optimized_metric") is None else objective_value(cfg, output_dir)
+        return metrics if cfg.get("optimized_metric") is None else objective_value(cfg, output_dir)
 
 
 if __name__ == "__main__":

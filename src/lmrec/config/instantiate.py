@@ -8,12 +8,16 @@ only has to name the argument it wants (see `lmrec.model.inputs` for the ones th
 from __future__ import annotations
 
 import inspect
+import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
 
 #: Config keys that describe a component to humans and other configs but are not constructor arguments.
 META_KEYS = ("name", "monitor", "monitor_mode")
@@ -23,9 +27,10 @@ def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
     """`hydra.utils.instantiate`, but errors caused by the config come out as one-line InputErrors.
 
     Hydra wraps every exception from a constructor in InstantiationException. Ours are unwrapped as they are; a
-    ValueError, TypeError or misconfiguration error from a third-party target (Trainer, logger, callback,
-    optimizer) means its arguments were wrong, so it becomes a ConfigError naming the target. Anything else
-    keeps its traceback.
+    ValueError, TypeError or misconfiguration error from a constructor means its arguments were wrong (a value of
+    the wrong type such as `data.batch_size=abc`, an option a third-party Trainer or logger rejects), so it
+    becomes a ConfigError naming the target and the config key; its traceback is logged at debug level. Anything
+    else keeps its traceback.
     """
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
@@ -38,9 +43,24 @@ def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
         if isinstance(cause, InputError):
             raise cause from None
         target = str(cfg.get("_target_", "config")) if hasattr(cfg, "get") else "config"
-        if not target.startswith("lmrec.") and isinstance(cause, ValueError | TypeError | MisconfigurationException):
-            raise ConfigError(f"{target}: {cause}") from None
+        if isinstance(cause, ValueError | TypeError | MisconfigurationException):
+            raise config_error(target, _full_key(err), cause) from None
         raise
+
+
+def _full_key(err: Exception) -> str | None:
+    """The config key Hydra names in its message (`full_key: data.source`), if any."""
+    match = re.search(r"full_key: (\S+)", str(err))
+    return match.group(1) if match else None
+
+
+def config_error(target: str, key: str | None, cause: Exception) -> ConfigError:
+    """A constructor's ValueError/TypeError as the one-line error a user acts on."""
+    log.debug("constructor of %s failed", target, exc_info=cause)
+    where = f"{key} ({target})" if key else target
+    if target.startswith("lmrec."):  # our constructors check values; what reaches here is a value of the wrong type
+        return ConfigError(f"{where}: {type(cause).__name__}: {cause} (a config value of the wrong type?)")
+    return ConfigError(f"{target}: {cause}")
 
 
 def target_parameters(cfg: DictConfig | Mapping[str, Any]) -> Mapping[str, inspect.Parameter]:
@@ -54,23 +74,31 @@ def target_parameters(cfg: DictConfig | Mapping[str, Any]) -> Mapping[str, inspe
     return inspect.signature(target).parameters
 
 
-def instantiate_with(cfg: DictConfig, available: Mapping[str, Callable[[], Any]]) -> Any:
+def instantiate_with(cfg: DictConfig, available: Mapping[str, Callable[[], Any]], key: str | None = None) -> Any:
     """Instantiate `cfg`, passing each argument of `available` that its target's signature names (computed lazily,
     so a component that does not ask for the training history never builds it).
 
     The target is built as a partial first and then called with the data-derived arguments, so they never pass
     through OmegaConf (which would turn tensors and named tuples into config nodes). A `_partial_: true` node is
-    called the same way; it is how a component says it needs data-derived arguments.
+    called the same way; it is how a component says it needs data-derived arguments. The target is imported
+    before `available` is asked, so providers registered beside the target (`lmrec.model.inputs`) are seen.
+    `key` (e.g. `model.user_tower`) names the node in errors.
     """
     plain = OmegaConf.to_container(cfg, resolve=True)
-    for key in META_KEYS:
-        plain.pop(key, None)
+    for meta in META_KEYS:
+        plain.pop(meta, None)
     plain.pop("_partial_", None)
     accepted = target_parameters(plain)
     factory = instantiate_checked(plain, _convert_="all", _partial_=True)
-    wanted = [name for name in available if name in accepted and name not in plain]
+    wanted = [name for name in accepted if name in available and name not in plain]
     try:  # checked before any argument is computed: computing one (the item text vectors) can take minutes
         inspect.signature(factory).bind(**dict.fromkeys(wanted))
-    except TypeError as err:  # a required constructor argument that neither the config nor the data provides
-        raise ConfigError(f"{plain['_target_']}: {err}") from None
-    return factory(**{name: available[name]() for name in wanted})
+    except (TypeError, ValueError) as err:  # a required argument nobody provides, or a key the target lacks
+        raise ConfigError(f"{key or 'config'} ({plain['_target_']}): {err}") from None
+    arguments = {name: available[name]() for name in wanted}
+    try:
+        return factory(**arguments)
+    except InputError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise config_error(str(plain["_target_"]), key, err) from None

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = ("{title}", "Genres: {genres}", "Tags: {tags}")
-
 
 class RecDataModule(pl.LightningDataModule):
     """Loads (or reads cached) processed tables once, then serves the datasets the task builds from them.
@@ -65,7 +63,7 @@ class RecDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.verify_checksums = verify_checksums
         self.options: dict[str, Any] = {
-            "template": list(text.get("template", DEFAULT_TEMPLATE)),
+            "template": list(text.get("template") or source.template()),
             "separator": str(text.get("separator", ". ")),
             "split": str(split.get("strategy", "random")),
             "ratios": [float(r) for r in split.get("ratios", [8, 1, 1])],
@@ -112,10 +110,10 @@ class RecDataModule(pl.LightningDataModule):
 
     @property
     def template_id(self) -> str:
-        """What the item texts were rendered from (source, its options, template), for the embedding cache key."""
+        """What the item texts were rendered from, for the embedding cache key (which also hashes the texts)."""
         opts = self.options
         return json.dumps(
-            {"template": opts["template"], "separator": opts["separator"], **self.source.identity()}, sort_keys=True
+            {"template": opts["template"], "separator": opts["separator"], "source": self.source.name}, sort_keys=True
         )
 
     def train_history(self) -> CSRMatrix:

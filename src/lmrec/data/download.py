@@ -45,7 +45,8 @@ class DownloadError(InputError):
 
 
 def known_releases() -> dict[str, str]:
-    """Every release name -> official URL that a module of `lmrec.data.sources` declares."""
+    """Every release name -> official URL that a module of `lmrec.data.sources` declares and whose checksums ship
+    with lmrec (a release nothing can verify is not offered)."""
     import lmrec.data.sources as sources
     from lmrec.data.sources.base import Source
 
@@ -55,7 +56,8 @@ def known_releases() -> dict[str, str]:
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Source) and value.__module__ == module.__name__:
                 releases.update(value.releases)
-    return releases
+    checksums = resources.files("lmrec.data").joinpath("known_checksums")
+    return {name: url for name, url in releases.items() if checksums.joinpath(f"{name}.sha256").is_file()}
 
 
 _SUMS_FILE = "SHA256SUMS"

@@ -62,8 +62,10 @@ def temporal_leave_one_out(users: np.ndarray, timestamps: np.ndarray) -> np.ndar
 def make_split(
     strategy: str, users: np.ndarray, timestamps: np.ndarray, ratios: Sequence[float], seed: int
 ) -> np.ndarray:
-    """One split code per interaction for `data.split.strategy` (checked by `check_split_options`)."""
-    check_split_options(strategy, ratios)
-    if strategy == "random":
-        return random_ratio_split(len(users), ratios, seed)
-    return temporal_leave_one_out(users, timestamps)
+    """One split code per interaction for `data.split.strategy` (checked by `check_split_options` when the
+    datamodule is configured)."""
+    splitters = {
+        "random": lambda: random_ratio_split(len(users), ratios, seed),
+        "temporal_loo": lambda: temporal_leave_one_out(users, timestamps),
+    }
+    return splitters[strategy]()

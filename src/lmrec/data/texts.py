@@ -26,6 +26,8 @@ def validate_template(segments: Sequence[str], fields: Sequence[str], source: st
             "data.text.template must be a non-empty list of segments, e.g. ['{title}', 'Genres: {genres}']"
         )
     for segment in segments:
+        if not isinstance(segment, str):
+            raise ConfigError(f"data.text.template segment {segment!r} is not a string; quote it, e.g. '{{title}}'")
         try:
             names = template_fields(segment)
         except ValueError as err:  # an unmatched brace

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 
 def encoder_options(encoder_cfg: DictConfig) -> tuple[dict[str, Any], int]:
-    """(TextEncoder keyword arguments, texts per encoder pass) from `model.encoder`."""
+    """(TextEncoder keyword arguments, texts per encoder pass) from `model.encoder`; the one check of its batch size."""
     options = OmegaConf.to_container(encoder_cfg, resolve=True)
-    batch_size = int(options.pop("batch_size", 128))
+    batch_size = options.pop("batch_size", 128)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"model.encoder.batch_size={batch_size!r}; expected a positive number of texts per pass")
     return options, batch_size
 
 

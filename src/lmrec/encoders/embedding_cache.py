@@ -19,7 +19,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lmrec.atomic import atomic_path
-from lmrec.encoders.options import check_encoder_options
 from lmrec.encoders.resolve import canonical_name, resolve_model_dir, tokenizer_fingerprint, weights_fingerprint
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ def texts_fingerprint(texts: Sequence[str]) -> str:
 
 def embedding_key(encoder_cfg: dict, texts: Sequence[str], template: str) -> EmbeddingKey:
     """Build the key without loading the model, so a warm cache never pays for model start-up."""
-    check_encoder_options(str(encoder_cfg.get("pooling", "mean")), int(encoder_cfg.get("max_length", 128)))
     model_dir = resolve_model_dir(encoder_cfg["name_or_path"], encoder_cfg.get("revision"))
     return EmbeddingKey(
         model=canonical_name(str(encoder_cfg["name_or_path"])),

@@ -15,7 +15,6 @@ from lmrec.encoders.layer_cache import gather_ragged, run_bottom, run_top
 from lmrec.encoders.text_encoder import TextEncoder
 from lmrec.encoders.tuning.base import Tuning
 from lmrec.encoders.tuning.modes import FullTuning
-from lmrec.errors import ConfigError
 from lmrec.runtime.progress import progress_bar
 
 
@@ -64,9 +63,7 @@ class TunedTextEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.chunk_size = int(chunk_size)
-        if self.chunk_size < 1:
-            raise ConfigError(f"model.encoder.batch_size={chunk_size}; expected a positive number of texts")
+        self.chunk_size = int(chunk_size)  # model.encoder.batch_size, checked by lmrec.encoders.build
         self.tuning = tuning or FullTuning()
         self._run_top = run_top
         if compile:

@@ -13,7 +13,7 @@ from torch import nn
 
 from lmrec.config.instantiate import instantiate_checked, instantiate_with, target_parameters
 from lmrec.data.datamodule import RecDataModule
-from lmrec.encoders.build import build_tuning, frozen_text_embeddings, tuned_text_source
+from lmrec.encoders.build import build_tuning, encoder_options, frozen_text_embeddings, tuned_text_source
 from lmrec.encoders.options import check_encoder_options, encoder_width
 from lmrec.encoders.resolve import resolve_model_dir
 from lmrec.encoders.text_sources import FrozenTextTable
@@ -39,6 +39,7 @@ def device_of(cfg: DictConfig) -> str:
 
 def text_width(cfg: DictConfig, text_embeddings: torch.Tensor | None) -> int:
     """Width of the item text vectors, read from the encoder's config.json (no model is loaded)."""
+    encoder_options(cfg.model.encoder)  # its batch size is checked before any encoder work
     if text_embeddings is not None:
         return int(text_embeddings.shape[1])
     check_encoder_options(cfg.model.encoder.pooling, cfg.model.encoder.max_length)
@@ -47,7 +48,7 @@ def text_width(cfg: DictConfig, text_embeddings: torch.Tensor | None) -> int:
 
 def build_components(cfg: DictConfig, context: BuildContext) -> dict[str, nn.Module]:
     available = context.available()
-    return {name: instantiate_with(cfg.model[name], available) for name in COMPONENTS}
+    return {name: instantiate_with(cfg.model[name], available, key=f"model.{name}") for name in COMPONENTS}
 
 
 def build_model(

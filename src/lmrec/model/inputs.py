@@ -2,17 +2,19 @@
 
 A component asks for one by naming it in its constructor (`def __init__(self, history: CSRMatrix, dim: int)`);
 the builder computes only the arguments some component names. A component that needs something new registers a
-provider next to its own class, and nothing else changes:
+provider in its own module, next to its class, and nothing else changes (the builder imports the component's
+module before it looks the argument up):
 
-    @model_input("user_sequences")
-    def _user_sequences(context: BuildContext) -> ...:
-        return context.datamodule.train_sequences()
+    @model_input("first_items")
+    def _first_items(context: BuildContext) -> torch.Tensor:
+        history = context.datamodule.train_history()
+        return history.col[history.crow[:-1]]
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,14 +48,31 @@ class BuildContext:
     text_source: Callable[[], nn.Module]
     _memo: dict[str, Any] = field(default_factory=dict)
 
-    def available(self) -> dict[str, Callable[[], Any]]:
-        """Each registered argument as a zero-argument callable, computed at most once per context."""
-        return {name: functools.partial(self._value, name) for name in PROVIDERS}
+    def available(self) -> Mapping[str, Callable[[], Any]]:
+        """Each registered argument as a zero-argument callable, computed at most once per context. A live view:
+        providers registered later (when a component's module is imported) are included."""
+        return _LiveInputs(self)
 
     def _value(self, name: str) -> Any:
         if name not in self._memo:
             self._memo[name] = PROVIDERS[name](self)
         return self._memo[name]
+
+
+class _LiveInputs(Mapping):
+    def __init__(self, context: BuildContext) -> None:
+        self.context = context
+
+    def __getitem__(self, name: str) -> Callable[[], Any]:
+        if name not in PROVIDERS:
+            raise KeyError(name)
+        return functools.partial(self.context._value, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(PROVIDERS))
+
+    def __len__(self) -> int:
+        return len(PROVIDERS)
 
 
 @model_input("num_users")

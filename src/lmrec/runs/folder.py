@@ -1,8 +1,8 @@
 """Finding things in a run folder: its saved config, its checkpoints, what its run.json recorded.
 
 A run folder may come from someone else, so it is read as data: the config is parsed as YAML (never executed),
-checkpoints are loaded with weights_only=True (`lmrec.runs.checkpoints`), and paths it records are resolved inside
-the folder.
+checkpoints are loaded with weights_only=True (`lmrec.runs.checkpoints`), and a path it records must lie inside the
+folder (`inside`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lmrec.errors import InputError, MissingInputError
+from lmrec.errors import MissingInputError, RunFolderError
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 #: What `lmrec-eval` writes into its own output folder (its `metrics_file` option).
 EVAL_METRICS_FILE = "eval_metrics.json"
+#: A sweep job's status row, written when the job ends (`lmrec.sweeps.summary`).
+JOB_STATUS_FILE = "job_status.json"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -28,9 +30,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         payload = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path} is not valid JSON ({err})") from None
+        raise RunFolderError(f"{path} is not valid JSON ({err})") from None
     if not isinstance(payload, dict):
-        raise InputError(f"{path} does not hold a JSON object")
+        raise RunFolderError(f"{path} does not hold a JSON object")
     return payload
 
 
@@ -42,6 +44,11 @@ def read_run_info(run_dir: Path) -> dict[str, Any] | None:
 def read_metrics(run_dir: Path, name: str = METRICS_FILE) -> dict[str, Any] | None:
     """metrics.json of a run folder (or another metrics file in it), or None when it was never written."""
     return _read_json(Path(run_dir) / name)
+
+
+def read_job_status(job_dir: Path) -> dict[str, Any] | None:
+    """The row a sweep job's `job_status.json` holds (written by the sweep summary callback), or None."""
+    return _read_json(Path(job_dir) / JOB_STATUS_FILE)
 
 
 def read_config(run_dir: Path) -> DictConfig | None:
@@ -72,12 +79,21 @@ def locate_run(run: str | Path, checkpoint: str) -> tuple[Path, Path]:
             raise MissingInputError(
                 f"{path / RUN_FILE} records no best checkpoint; pass checkpoint=last or a .ckpt path"
             )
-        ckpt = path / info["checkpoint"]
+        ckpt = inside(path, str(info["checkpoint"]), f"{path / RUN_FILE} records checkpoint")
     else:
         ckpt = path / checkpoint
     if not ckpt.is_file():
         raise MissingInputError(f"checkpoint {ckpt} does not exist")
     return path, ckpt
+
+
+def inside(run_dir: Path, recorded: str, what: str) -> Path:
+    """A path a run folder's own files name, refused unless it lies inside the folder: a folder from elsewhere
+    must not point lmrec at files outside it."""
+    target = (Path(run_dir) / recorded).resolve()
+    if not target.is_relative_to(Path(run_dir).resolve()):
+        raise RunFolderError(f"{what} {recorded!r}, which lies outside the run folder {run_dir}; refusing it")
+    return target
 
 
 def saved_config(run_dir: Path) -> DictConfig:
@@ -86,9 +102,14 @@ def saved_config(run_dir: Path) -> DictConfig:
     try:
         cfg = OmegaConf.load(path)
     except Exception as err:  # a damaged YAML file is bad input, not a bug
-        raise InputError(f"{path} is not a readable config ({type(err).__name__}: {err})") from None
+        raise RunFolderError(f"{path} is not a readable config ({type(err).__name__}: {err})") from None
     if not isinstance(cfg, DictConfig):
-        raise InputError(f"{path} does not hold a config mapping")
+        raise RunFolderError(f"{path} does not hold a config mapping")
+    if "data" in cfg and "source" not in cfg.data:
+        raise RunFolderError(
+            f"{path} was written by an lmrec from before data sources (data.source); re-train the run, or add a "
+            "data.source section to its config as conf/data/movielens_small.yaml has one"
+        )
     return cfg
 
 
@@ -97,7 +118,7 @@ def check_same_data(run_dir: Path, key: str) -> None:
     info = read_run_info(run_dir) or {}
     recorded = info.get("data_key")
     if recorded and recorded != key:
-        raise InputError(
+        raise RunFolderError(
             f"the data this evaluation loaded (fingerprint {key}) differs from the data the run trained on "
             f"({recorded}, see {Path(run_dir) / RUN_FILE}); restore the run's data files or point paths.data_dir "
             "at them"

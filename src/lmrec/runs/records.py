@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.atomic import atomic_path, write_json_atomic
-from lmrec.runs.folder import METRICS_FILE, RUN_FILE
+from lmrec.runs.folder import JOB_STATUS_FILE, METRICS_FILE, RUN_FILE
 from lmrec.runtime.loggers import redact_secrets
 
 
@@ -36,3 +36,12 @@ def write_metrics(output_dir: Path, metrics: dict[str, Any]) -> None:
 
 def write_run_info(output_dir: Path, info: dict[str, Any]) -> None:
     write_json_atomic(Path(output_dir) / RUN_FILE, info)
+
+
+def write_eval_metrics(path: Path, metrics: dict[str, Any]) -> None:
+    """What `lmrec-eval` found, at the path its `metrics_file` option names."""
+    write_json_atomic(Path(path), metrics)
+
+
+def write_job_status(job_dir: Path, record: dict[str, Any]) -> None:
+    write_json_atomic(Path(job_dir) / JOB_STATUS_FILE, record)

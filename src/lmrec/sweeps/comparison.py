@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -19,9 +18,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.atomic import atomic_path
-from lmrec.runs.folder import read_config, read_metrics, read_run_info
+from lmrec.runs.folder import CONFIG_FILE, read_config, read_job_status, read_metrics, read_run_info, saved_config
 from lmrec.runtime.distributed import process_rank
-from lmrec.sweeps.summary import STATUS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +42,8 @@ def job_row(job_dir: Path, label_key: str, status: str | None = None) -> dict[st
     """One table row from a job folder; a job without results is listed with its status, not skipped."""
     config = read_config(job_dir) or OmegaConf.create()
     label = OmegaConf.select(config, label_key, default=None)
-    status_file = job_dir / STATUS_FILE  # written by the sweep summary callback when the job ends
-    if status is None:
-        status = json.loads(status_file.read_text()).get("status", "") if status_file.is_file() else ""
+    if status is None:  # the row the sweep summary callback wrote when the job ended
+        status = (read_job_status(job_dir) or {}).get("status", "")
     row: dict[str, Any] = {"job": job_dir.name, "label": label, "status": status.lower() or "running"}
     metrics, info = read_metrics(job_dir), read_run_info(job_dir)
     if metrics is None or info is None:
@@ -128,9 +125,9 @@ def log_to_wandb(rows: list[dict[str, Any]], name: str, project: str, group: str
 
 def _wandb_group(sweep_dir: Path) -> str:
     """The W&B group the jobs used, so the table lands beside their runs; the sweep folder name otherwise."""
-    for config_file in sorted(Path(sweep_dir).glob("*/.hydra/config.yaml")):
+    for config_file in sorted(Path(sweep_dir).glob(f"*/{CONFIG_FILE}")):
         try:
-            group = OmegaConf.select(OmegaConf.load(config_file), "logger.wandb.group", default=None)
+            group = OmegaConf.select(saved_config(config_file.parents[1]), "logger.wandb.group", default=None)
         except Exception:  # an unresolvable interpolation (e.g. hydra:) outside the job: fall back
             group = None
         if group:

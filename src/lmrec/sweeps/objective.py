@@ -37,4 +37,11 @@ def check_optimized_metric(cfg: DictConfig) -> None:
 def objective_value(cfg: DictConfig, run_dir: Path) -> float | None:
     """The optimised metric from the run's metrics.json (written by rank zero; other ranks get None)."""
     metrics = read_metrics(run_dir)
-    return None if metrics is None else float(metrics[cfg.optimized_metric])
+    if metrics is None:
+        return None
+    if cfg.optimized_metric not in metrics:
+        raise ConfigError(
+            f"optimized_metric={cfg.optimized_metric} was not written to {run_dir}/metrics.json (test=false, or no "
+            "checkpoint callback to record best/…?); the search needs it from every trial"
+        )
+    return float(metrics[cfg.optimized_metric])

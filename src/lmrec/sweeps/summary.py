@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import logging
 import re
 from pathlib import Path
@@ -27,13 +26,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lmrec.atomic import atomic_path, write_json_atomic
-from lmrec.runs.folder import EVAL_METRICS_FILE, METRICS_FILE, read_metrics
+from lmrec.atomic import atomic_path
+from lmrec.runs.folder import EVAL_METRICS_FILE, JOB_STATUS_FILE, METRICS_FILE, read_job_status, read_metrics
+from lmrec.runs.records import write_job_status
 from lmrec.runtime.distributed import process_rank
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "job_status.json"
 METRICS_FILES = (METRICS_FILE, EVAL_METRICS_FILE)
 
 
@@ -65,7 +64,7 @@ def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
 
 
 def read_records(sweep_dir: Path) -> list[dict[str, Any]]:
-    records = [json.loads(path.read_text()) for path in sweep_dir.rglob(STATUS_FILE)]
+    records = [read_job_status(path.parent) for path in sweep_dir.rglob(JOB_STATUS_FILE)]
     return sorted(records, key=lambda r: r["job"])
 
 
@@ -130,7 +129,7 @@ class SweepSummary(Callback):
             return
         sweep_dir = Path(str(config.hydra.sweep.dir))
         record = job_record(job_return, sweep_dir)
-        write_json_atomic(Path(str(config.hydra.runtime.output_dir)) / STATUS_FILE, record)
+        write_job_status(Path(str(config.hydra.runtime.output_dir)), record)
         records = write_summary(sweep_dir)
         if record["status"] == "FAILED":
             log.error("job %s failed (%s); the sweep goes on", record["job"], record["error"])

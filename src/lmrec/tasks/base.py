@@ -2,7 +2,7 @@
 
 A task is an `nn.Module` (it may hold state a loss needs) that builds its own datasets from the prepared
 interactions (`InteractionSplits`), so the datamodule only serves what the task asks for. A new task is one class
-here plus one `conf/task/<name>.yaml`; nothing else branches on which task runs.
+in `lmrec/tasks/<task>.py` plus one `conf/task/<name>.yaml`; nothing else branches on which task runs.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def task_inputs(source: Source) -> dict[str, Callable[[], Any]]:
 
 def build_task(cfg: DictConfig, inputs: dict[str, Callable[[], Any]] | None = None) -> Task:
     """`cfg.task`, given the data-derived arguments it names (`inputs`, e.g. the source's `rating_scale`)."""
-    task = instantiate_with(cfg.task, inputs or {})
+    task = instantiate_with(cfg.task, inputs or {}, key="task")
     if not isinstance(task, Task):
         raise ConfigError(f"task._target_={cfg.task._target_} builds a {type(task).__name__}, not an lmrec Task")
     monitor = str(cfg.task.monitor)

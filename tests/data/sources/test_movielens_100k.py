@@ -120,3 +120,11 @@ def test_a_template_field_this_source_lacks_is_refused_before_reading(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"uses field \{tags\}, which data source .*MovieLens100K does not provide"):
         build_data(cfg)  # the folder does not even exist: the template is checked first
+
+
+def test_without_a_template_the_sources_default_is_used(tmp_path):
+    from lmrec.data.datamodule import RecDataModule
+
+    module = RecDataModule(MovieLens100K(write_ml100k(tmp_path)))
+    assert module.options["template"] == ["{title}", "Genres: {genres}"]
+    assert module.item_texts[0] == "Film 1 (1991). Genres: Action, Documentary"

@@ -62,10 +62,13 @@ class Source(ABC):
         user_fields: the user text fields the users table holds (empty: the dataset has no users table).
         manifest: the checksum manifest inside `root` that `verify_checksums` checks the inputs against.
         releases: official release name -> download URL, for `lmrec-download` (checksums ship in
-            `lmrec/data/known_checksums/<name>.sha256`).
+            `lmrec/data/known_checksums/<name>.sha256`; a release is only listed once they do).
+        default_template: the item-text template when `data.text.template` is not set (default: every item
+            field, as "{field}").
     """
 
     item_fields: ClassVar[tuple[str, ...]] = ()
+    default_template: ClassVar[tuple[str, ...] | None] = None
     user_fields: ClassVar[tuple[str, ...]] = ()
     manifest: ClassVar[str] = "SHA256SUMS"
     releases: ClassVar[dict[str, str]] = {}
@@ -73,6 +76,10 @@ class Source(ABC):
     def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0) -> None:
         self.root = Path(root)
         self.rating_scale = RatingScale(float(rating_min), float(rating_max))
+
+    def template(self) -> tuple[str, ...]:
+        """The default item-text template of this source."""
+        return self.default_template or tuple(f"{{{field}}}" for field in self.item_fields)
 
     @property
     def name(self) -> str:
@@ -120,7 +127,7 @@ def interactions_from(
     scale: RatingScale,
     drop_invalid: bool,
     dropped: dict[str, dict[str, int]],
-    what: tuple[str, str] = ("an integer user id", "an integer movie id"),
+    what: tuple[str, str] = ("an integer user id", "an integer item id"),
     known_users: tuple[np.ndarray, str] | None = None,
 ) -> pd.DataFrame:
     """The interactions table from a file's (user, item, rating, timestamp) columns, named as in the file.

@@ -59,7 +59,14 @@ def read_movielens_csv(
     known = movies["item_id"].to_numpy()
     raw = read_text_table(root / RATINGS_FILE, CSV, ("userId", "movieId", "rating", "timestamp"))
     ratings = interactions_from(
-        raw, ("userId", "movieId", "rating", "timestamp"), known, MOVIES_FILE, scale, drop_invalid, dropped
+        raw,
+        ("userId", "movieId", "rating", "timestamp"),
+        known,
+        MOVIES_FILE,
+        scale,
+        drop_invalid,
+        dropped,
+        what=("an integer user id", "an integer movie id"),
     )
     tags = _read_tags(root / TAGS_FILE, known, drop_invalid, dropped) if with_tags else _empty_tags()
     return MovieLensTables(ratings=ratings, movies=movies, tags=tags, dropped=dropped)
@@ -125,6 +132,7 @@ class MovieLensLatest(Source):
     """ml-latest-small and the other CSV releases. `tags`: None uses tags.csv when the folder has it."""
 
     item_fields: ClassVar[tuple[str, ...]] = ("title", "genres", "tags")
+    default_template: ClassVar[tuple[str, ...]] = ("{title}", "Genres: {genres}", "Tags: {tags}")
     releases: ClassVar[dict[str, str]] = {
         "ml-latest-small": "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
     }

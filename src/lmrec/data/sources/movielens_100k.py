@@ -36,7 +36,7 @@ class MovieLens100K(Source):
 
     item_fields: ClassVar[tuple[str, ...]] = ("title", "genres", "release_date")
     user_fields: ClassVar[tuple[str, ...]] = ("age", "gender", "occupation", "zip_code")
-    releases: ClassVar[dict[str, str]] = {"ml-100k": "https://files.grouplens.org/datasets/movielens/ml-100k.zip"}
+    default_template: ClassVar[tuple[str, ...]] = ("{title}", "Genres: {genres}")
 
     def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0) -> None:
         super().__init__(root, rating_min, rating_max)
@@ -60,6 +60,7 @@ class MovieLens100K(Source):
             self.rating_scale,
             drop_invalid,
             dropped,
+            what=("an integer user id", "an integer movie id"),
             known_users=(users["user_id"].to_numpy(), "u.user"),
         )
         return SourceTables(interactions=interactions, items=items, users=users, dropped=dropped)
