@@ -55,6 +55,7 @@ class TrainingRun:
     model: RecommenderModule
     provenance: dict[str, Any]
     counts: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -79,12 +80,11 @@ def setup(cfg: DictConfig, output_dir: Path) -> TrainingRun:
     if cfg.model.get("init_from"):
         init_from_run(model, Path(cfg.model.init_from))
     run = TrainingRun(cfg, output_dir, trainer, loggers, monitor, datamodule, model, origin, started=started)
-    run.counts = parameter_counts(cfg, model)
-    stats = datamodule.statistics()
+    run.counts, run.stats = parameter_counts(cfg, model), datamodule.statistics()
     for logger in loggers:
-        logger.log_hyperparams({"params": run.counts, "data_stats": stats})
+        logger.log_hyperparams({"params": run.counts, "data_stats": run.stats})
     log.info("parameters: %s", run.counts)
-    log.info("data: %s", stats)
+    log.info("data: %s", run.stats)
     return run
 
 
@@ -160,7 +160,7 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
                 "monitor": cfg.task.monitor,
                 "best_value": best_value,
                 "params": run.counts,
-                "data_stats": run.datamodule.statistics(),
+                "data_stats": run.stats,
                 "data_key": data.key,
                 "data_inputs_sha256": data.input_sha256,
                 "data_dropped_rows": data.dropped,

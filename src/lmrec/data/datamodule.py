@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from lmrec.data.batches import identity_collate
 from lmrec.data.interactions import SPLITS, InteractionSplits
 from lmrec.data.processed import ProcessedData, load_processed
-from lmrec.data.sources.base import RatingScale, Source
+from lmrec.data.sources.base import Source
 from lmrec.data.sparse import CSRMatrix
 from lmrec.data.splits import check_split_options
 from lmrec.data.texts import validate_template
@@ -103,10 +103,6 @@ class RecDataModule(pl.LightningDataModule):
     @property
     def item_texts(self) -> list[str]:
         return self.prepare().items["text"].tolist()
-
-    @property
-    def rating_scale(self) -> RatingScale:
-        return self.source.rating_scale
 
     @property
     def template_id(self) -> str:

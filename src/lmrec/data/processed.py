@@ -122,13 +122,14 @@ def load_processed(
 ) -> ProcessedData:
     """Processed tables from the cache when the inputs and options match, else built (and cached)."""
     digests = source.digests(verify)
-    key = processed_key(digests, {**options, **source.identity()})
+    keyed = {**options, **source.identity()}
+    key = processed_key(digests, keyed)
     entry = Path(cache_dir) / "processed" / key if cache_dir is not None else None
     data = _read_entry(entry) if entry is not None and (entry / "done").is_file() else None
     if data is None:
         data = build_processed(source, options)
         if entry is not None:
-            _write_entry(entry, data, {**options, **source.identity()}, digests)
+            _write_entry(entry, data, keyed, digests)
             log.info("processed data cached at %s", entry)
     else:
         log.info("processed data cache hit: %s", entry)

@@ -52,10 +52,11 @@ class RecommenderModule(pl.LightningModule):
         self._trainable_encoders = tuple(
             (name, module) for name, module in self.named_modules() if isinstance(module, TrainableEncoder)
         )
+        self._encoder_modules = tuple(module for _, module in self._trainable_encoders)
         self.strict_loading = not self._trainable_encoders
 
     def trainable_encoders(self) -> tuple[TrainableEncoder, ...]:
-        return tuple(module for _, module in self._trainable_encoders)
+        return self._encoder_modules
 
     def encoder_weights_sha256(self) -> list[str]:
         """Identity of each trainable encoder's pretrained weights, in module order (recorded in checkpoints)."""
