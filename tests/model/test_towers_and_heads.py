@@ -81,3 +81,23 @@ def test_hybrid_concat_mixes_text_and_id_vectors():
     expected = hybrid.mix(torch.cat([hybrid.text(items), hybrid.ids(items)], dim=-1))
     assert torch.allclose(hybrid(items), expected)
     assert torch.allclose(hybrid.all_items()[items], expected)
+
+
+def test_history_dropout_drops_entries_in_training_only_and_re_averages_the_rest():
+    rows = torch.arange(4).repeat_interleave(50)
+    history = CSRMatrix.from_pairs(rows, torch.arange(200) % 100, (4, 100))
+    tower = HistoryUserTower(history, dim=3, dropout=0.6)
+    users = torch.tensor([0, 1, 2, 3])
+    tower.eval()
+    assert len(tower.lookup(users).items) == 200
+    tower.train()
+    torch.manual_seed(0)
+    lookup = tower.lookup(users)
+    _, _, batch_row, weights = lookup.layout
+    assert 40 < len(lookup.items) < 120  # about 40 % of 200 kept
+    assert torch.allclose(torch.zeros(4).index_add_(0, batch_row, weights), torch.ones(4))
+    single = HistoryUserTower(CSRMatrix.from_pairs(torch.tensor([0]), torch.tensor([7]), (1, 10)), dim=3, dropout=0.9)
+    single.train()
+    assert all(single.lookup(torch.tensor([0])).items.tolist() == [7] for _ in range(20))  # never left empty
+    with pytest.raises(ValueError, match="model.user_tower.dropout"):
+        HistoryUserTower(history, dim=3, dropout=1.0)

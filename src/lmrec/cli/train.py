@@ -16,6 +16,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -27,7 +28,8 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.build import build_tuning
 from lmrec.encoders.resolve import count_parameters, resolve_model_dir
 from lmrec.errors import MissingInputError
-from lmrec.model.build import build_model, uses_text
+from lmrec.model.build import baseline_trainer_options, build_model, is_baseline, uses_text
+from lmrec.model.baselines.module import BaselineModule
 from lmrec.model.module import RecommenderModule
 from lmrec.runs.checkpoints import load_matching_weights, load_weights, restore_model
 from lmrec.runs.folder import locate_run
@@ -52,7 +54,7 @@ class TrainingRun:
     loggers: list[Logger]
     monitor: ResourceMonitor
     datamodule: RecDataModule
-    model: RecommenderModule
+    model: RecommenderModule | BaselineModule
     provenance: dict[str, Any]
     counts: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
@@ -68,7 +70,11 @@ def setup(cfg: DictConfig, output_dir: Path) -> TrainingRun:
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     monitor = ResourceMonitor()
-    trainer = build_trainer(cfg.trainer, loggers, [*callbacks, monitor])
+    if is_baseline(cfg):  # fitted in one pass: the best checkpoint is the last, so it is written once, not twice
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                callback.save_last = False
+    trainer = build_trainer(cfg.trainer, loggers, [*callbacks, monitor], **baseline_trainer_options(cfg))
     origin = provenance()
     for logger in loggers:  # the W&B run starts here: a job that fails from now on is still recorded as failed
         logger.log_hyperparams({**resolved_config(cfg), "provenance": origin})
@@ -103,7 +109,7 @@ def init_from_run(model: RecommenderModule, source: Path) -> None:
     log.info("initialised %d of %d tensors from %s", copied, len(model.state_dict()), source)
 
 
-def parameter_counts(cfg: DictConfig, model: RecommenderModule) -> dict[str, float]:
+def parameter_counts(cfg: DictConfig, model: RecommenderModule | BaselineModule) -> dict[str, float]:
     """The model's parameters, plus a frozen encoder's: it lives outside the model (its vectors are cached) but is
     part of the cost."""
     counts = model.parameter_counts()

@@ -80,6 +80,43 @@ class NegativeSampledBatches(Dataset):
         return self.__getitems__([index])
 
 
+class PositivePairs(Dataset):
+    """Positive (user, item) pairs only: for objectives whose negatives come from elsewhere (the other rows of the
+    batch, or the whole catalogue)."""
+
+    def __init__(self, users: torch.Tensor, items: torch.Tensor) -> None:
+        self.users, self.items = users, items
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return {"users": self.users[idx], "items": self.items[idx]}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.__getitems__([index])
+
+
+class PopularityNegativeBatches(PositivePairs):
+    """Positive pairs, each with `num_negatives` items drawn from a fixed distribution `probabilities` over the
+    catalogue (e.g. training frequency to some power). Draws are not conditioned on the user, so one may be the
+    row's own positive (an "accidental hit"); the objective masks those. `torch.multinomial` does the drawing:
+    it samples with replacement from an arbitrary distribution in one vectorised call."""
+
+    def __init__(
+        self, users: torch.Tensor, items: torch.Tensor, probabilities: torch.Tensor, num_negatives: int
+    ) -> None:
+        super().__init__(users, items)
+        self.probabilities = probabilities
+        self.num_negatives = num_negatives
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        batch = super().__getitems__(indices)
+        draws = torch.multinomial(self.probabilities, len(indices) * self.num_negatives, replacement=True)
+        return {**batch, "negatives": draws.view(len(indices), self.num_negatives)}
+
+
 class RankingEvalBatches(Dataset):
     """Users with held-out items in a split, each with dense target and exclusion rows over the catalogue."""
 

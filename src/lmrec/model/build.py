@@ -18,6 +18,8 @@ from lmrec.encoders.options import check_encoder_options, encoder_width
 from lmrec.encoders.resolve import resolve_model_dir
 from lmrec.encoders.text_sources import FrozenTextTable
 from lmrec.errors import ConfigError
+from lmrec.model.baselines.base import FittedBaseline
+from lmrec.model.baselines.module import BaselineModule
 from lmrec.model.inputs import BuildContext
 from lmrec.model.module import RecommenderModule
 from lmrec.tasks.base import Task
@@ -28,9 +30,33 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("head", "user_tower", "item_tower")
 
 
+def is_baseline(cfg: DictConfig) -> bool:
+    """Whether `model` is a fitted baseline (`model=ease`, ...: a `baseline:` node) rather than towers and a head."""
+    return cfg.model.get("baseline") is not None
+
+
+def baseline_trainer_options(cfg: DictConfig) -> dict[str, Any]:
+    """A fitted baseline needs no epochs: one epoch of one (empty) step, then validation, so Lightning's loop still
+    writes the validation metric and the checkpoint the run folder records."""
+    if not is_baseline(cfg):
+        return {}
+    return {"max_epochs": 1, "min_epochs": 1, "limit_train_batches": 1, "num_sanity_val_steps": 0, "max_time": None}
+
+
 def uses_text(cfg: DictConfig) -> bool:
     """Whether the configured item tower reads item text (it names a `text_source` constructor argument)."""
-    return "text_source" in target_parameters(cfg.model.item_tower)
+    return not is_baseline(cfg) and "text_source" in target_parameters(cfg.model.item_tower)
+
+
+def build_baseline(cfg: DictConfig, datamodule: RecDataModule, task: Task) -> BaselineModule:
+    def no_text() -> nn.Module:
+        raise ConfigError("a fitted baseline reads no item text")
+
+    context = BuildContext(datamodule, int(cfg.model.get("dim") or 0), no_text)
+    baseline = instantiate_with(cfg.model.baseline, context.available(), key="model.baseline")
+    if not isinstance(baseline, FittedBaseline):
+        raise ConfigError(f"model.baseline._target_={cfg.model.baseline._target_} is not an lmrec FittedBaseline")
+    return BaselineModule(baseline, task, name=str(cfg.model.get("name", "baseline")))
 
 
 def device_of(cfg: DictConfig) -> str:
@@ -56,13 +82,15 @@ def build_model(
     datamodule: RecDataModule,
     task: Task,
     text_embeddings: torch.Tensor | None = None,
-) -> RecommenderModule:
+) -> RecommenderModule | BaselineModule:
     """Towers + head + task for `cfg`. `text_embeddings` (e.g. from a checkpoint) skips the frozen encoder.
 
     Every component is first built once with a one-row stand-in for the text vectors, so a bad tower or head
     option fails in a second instead of after the encoding pass or loading the encoder.
     """
     datamodule.prepare()
+    if is_baseline(cfg):
+        return build_baseline(cfg, datamodule, task)
     dim = int(cfg.model.dim)
     if dim < 1:
         raise ConfigError(f"model.dim={dim}; expected a positive width")

@@ -1,8 +1,9 @@
 """Heads score a (user, item) pair from the two tower vectors; each returns a logit.
 
 Tasks turn the logit into a prediction (a sigmoid mapped onto the rating range, or a ranking score), so one
-head serves both explicit ratings and implicit feedback. `score_all` scores users against the whole catalogue
-for full-ranking evaluation without a Python loop.
+head serves both explicit ratings and implicit feedback. `score_all(u, item_vectors, users, items=None)` scores
+users against a set of items (the whole catalogue for full-ranking evaluation and full softmax, a batch's distinct
+items for in-batch negatives) without a Python loop.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ class DotHead(nn.Module):
             logit = logit + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + self.global_bias
         return logit
 
-    def score_all(self, u: torch.Tensor, item_vectors: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+    def score_all(
+        self, u: torch.Tensor, item_vectors: torch.Tensor, users: torch.Tensor, items: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Scores [users, rows of item_vectors]; `items` names those rows (None: the whole catalogue, in order)."""
         scores = u @ item_vectors.T
         if self.biases:
-            scores = scores + self.item_bias.weight.T + self.user_bias(users) + self.global_bias
+            item_bias = self.item_bias.weight.T if items is None else self.item_bias(items).T
+            scores = scores + item_bias + self.user_bias(users) + self.global_bias
         return scores
 
 
@@ -58,9 +63,16 @@ class MLPHead(nn.Module):
         return self.rest(self.first(torch.cat([u, i, u * i], dim=-1))).squeeze(-1)
 
     def score_all(
-        self, u: torch.Tensor, item_vectors: torch.Tensor, users: torch.Tensor, chunk: int = 1024
+        self,
+        u: torch.Tensor,
+        item_vectors: torch.Tensor,
+        users: torch.Tensor,
+        items: torch.Tensor | None = None,
+        chunk: int = 1024,
     ) -> torch.Tensor:
-        """The first layer splits as W_u·u + W_i·i + W_p·(u⊙i): the first two are computed once per user and item."""
+        """Scores [users, rows of item_vectors] (the head has no per-item parameters, so `items` is not needed).
+
+        The first layer splits as W_u·u + W_i·i + W_p·(u⊙i): the first two are computed once per user and item."""
         d = self.dim
         w = self.first.weight
         user_part = u @ w[:, :d].T + self.first.bias  # [B, H]

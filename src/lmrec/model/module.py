@@ -6,19 +6,19 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from lmrec.encoders.tuning.base import TrainableEncoder
 from lmrec.errors import CheckpointError
+from lmrec.model.evaluation import EvaluatedModule
 from lmrec.tasks.base import Task
 
 
-class RecommenderModule(pl.LightningModule):
+class RecommenderModule(EvaluatedModule):
     """Scores (user, item) pairs with towers + head; the task turns scores into a loss and metrics.
 
-    Evaluation metrics live in torchmetrics objects so that multi-process runs sync exact sums, not means of means.
+    Evaluation (metrics, validation and test steps) is `EvaluatedModule`'s, shared with the fitted baselines.
     """
 
     def __init__(
@@ -33,17 +33,15 @@ class RecommenderModule(pl.LightningModule):
         encoder_lr: float | None = None,
         encoder_weight_decay: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(task)
         self.item_tower = item_tower
         self.user_tower = user_tower
         self.head = head
-        self.task = task
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
         self.encoder_lr = encoder_lr
         self.encoder_weight_decay = encoder_weight_decay
-        self.metrics = nn.ModuleDict({split: task.make_metrics() for split in ("val", "test")})
         self._frozen_item_vectors: torch.Tensor | None = None
         # Modules whose pretrained weights train, found by their protocol (any tower may hold one). Checkpoints
         # leave their frozen base weights out (they come from the encoder folder), so Lightning must accept their
@@ -88,6 +86,13 @@ class RecommenderModule(pl.LightningModule):
         item_vectors, looked_up = self.item_vectors(items, lookup.items)
         return self.head(self.user_tower(users, lookup, looked_up), item_vectors, users, items)
 
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits [users, items] against one shared candidate set (in-batch negatives), encoded together with the
+        items the user tower looks up."""
+        lookup = self.user_tower.lookup(users)
+        item_vectors, looked_up = self.item_vectors(items, lookup.items)
+        return self.head.score_all(self.user_tower(users, lookup, looked_up), item_vectors, users, items)
+
     def score_all_items(self, users: torch.Tensor) -> torch.Tensor:
         """Logits [users, all items] for full-ranking evaluation, from item vectors computed once per pass."""
         item_vectors = (
@@ -119,37 +124,13 @@ class RecommenderModule(pl.LightningModule):
             encoder.after_optimizer_step(self.global_step)
 
     # -- evaluation: item vectors are computed once per pass, not once per batch --------------------------------
-    def _start_eval(self) -> None:
+    def start_evaluation(self) -> None:
         # A tuned encoder re-encodes the catalogue here, once per evaluation; every batch then only indexes.
         with torch.inference_mode():
             self._frozen_item_vectors = self.item_tower.all_items()
 
-    def _end_eval(self, split: str) -> None:
+    def end_evaluation(self) -> None:
         self._frozen_item_vectors = None
-        results: dict[str, torch.Tensor] = {}
-        for name, metric in self.metrics[split].items():
-            value = metric.compute()
-            results.update({k: v for k, v in value.items()} if isinstance(value, dict) else {name: value})
-            metric.reset()
-        self.log_dict({f"{split}/{k}": v for k, v in results.items()}, prog_bar=split == "val", sync_dist=False)
-
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval()
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval()
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.task.update_metrics(self.metrics["val"], self, batch)
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.task.update_metrics(self.metrics["test"], self, batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")
 
     # -- optimisation ----------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

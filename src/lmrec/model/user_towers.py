@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from lmrec.data.sparse import CSRMatrix
+from lmrec.errors import ConfigError
 
 
 class ItemLookup(NamedTuple):
@@ -62,8 +63,11 @@ class HistoryUserTower(UserTower):
     of a batch is pooled once, and the result is gathered back to the batch's rows.
     """
 
-    def __init__(self, history: CSRMatrix, dim: int) -> None:
+    def __init__(self, history: CSRMatrix, dim: int, dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError(f"model.user_tower.dropout={dropout}; expected a fraction in [0, 1)")
+        self.dropout = float(dropout)
         lengths = history.row_lengths()
         self.shape = history.shape
         self.register_buffer("crow", history.crow.clone(), persistent=False)
@@ -78,7 +82,26 @@ class HistoryUserTower(UserTower):
         distinct user of each history entry, its weight 1/|history|)."""
         distinct, user_row = torch.unique(users, return_inverse=True)
         batch_row, positions = CSRMatrix(self.crow, self.col, self.shape).row_positions(distinct)
-        return ItemLookup(self.col[positions], (len(distinct), user_row, batch_row, self.weights[positions]))
+        weights = self.weights[positions]
+        if self.training and self.dropout > 0:
+            batch_row, positions, weights = self._drop(batch_row, positions, len(distinct))
+        return ItemLookup(self.col[positions], (len(distinct), user_row, batch_row, weights))
+
+    def _drop(self, batch_row: torch.Tensor, positions: torch.Tensor, num_rows: int):
+        """Training only: each history entry is dropped with probability `dropout` and the rest re-averaged
+        (as in denoising autoencoders, Mult-DAE). Without it a softmax objective learns that a user's positives are
+        the items already in the history it reads, which evaluation masks. A user keeps at least one entry."""
+        draws = torch.rand(len(positions), device=positions.device)
+        keep = draws >= self.dropout
+        kept_any = torch.zeros(num_rows, dtype=torch.bool, device=keep.device).index_put_(
+            (batch_row,), keep, accumulate=True
+        )
+        # A user who lost every entry keeps the one with the largest draw: a uniformly random one.
+        largest = torch.zeros(num_rows, device=draws.device).scatter_reduce(0, batch_row, draws, "amax")
+        keep |= ~kept_any[batch_row] & (draws == largest[batch_row])
+        batch_row, positions = batch_row[keep], positions[keep]
+        counts = torch.bincount(batch_row, minlength=num_rows).clamp_min(1).float()
+        return batch_row, positions, 1.0 / counts[batch_row]
 
     def forward(self, users: torch.Tensor, lookup: ItemLookup, item_vectors: torch.Tensor) -> torch.Tensor:
         num_distinct, user_row, batch_row, weights = lookup.layout

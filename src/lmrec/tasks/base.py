@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 
 
 class Scorer(Protocol):
-    """What a task needs from a model: pair scores and scores against the whole catalogue."""
+    """What a task needs from a model: pair scores, and scores against shared candidates or the whole catalogue."""
 
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
     def score_all_items(self, users: torch.Tensor) -> torch.Tensor: ...
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits [users, items] of every user against one shared set of candidate items."""
+        ...
 
 
 class Task(nn.Module):

@@ -33,6 +33,12 @@ class RatingTask(Task):
     def predict(self, logits: torch.Tensor) -> torch.Tensor:
         return self.rating_min + (self.rating_max - self.rating_min) * torch.sigmoid(logits)
 
+    def logits_of(self, ratings: torch.Tensor) -> torch.Tensor:
+        """The logit whose prediction is `ratings` (clipped into the scale): how a model that predicts ratings
+        directly (the bias baseline) is scored through the same link as every other model."""
+        scaled = ((ratings - self.rating_min) / (self.rating_max - self.rating_min)).clamp(0.0, 1.0)
+        return torch.logit(scaled.double(), eps=1e-9).float()
+
     def training_loss(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = model.score_pairs(batch["users"], batch["items"])
         target = (batch["ratings"] - self.rating_min) / (self.rating_max - self.rating_min)

@@ -1,0 +1,62 @@
+"""`model=als`: implicit-feedback matrix factorisation by alternating least squares (Hu, Koren & Volinsky 2008),
+fitted by the `implicit` library (`pip install 'lmrec[als]'`), whose conjugate-gradient solver is the reference
+implementation the field reports; lmrec only keeps the factors and scores with them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lmrec.data.sparse import CSRMatrix
+from lmrec.errors import ConfigError, MissingInputError
+from lmrec.model.baselines.base import FittedBaseline, scipy_matrix
+
+
+class ImplicitALS(FittedBaseline):
+    """Confidence 1 + alpha for every training interaction; scores are <user factors, item factors>."""
+
+    def __init__(
+        self,
+        history: CSRMatrix,
+        factors: int = 64,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        iterations: int = 15,
+    ) -> None:
+        super().__init__()
+        if isinstance(factors, bool) or int(factors) < 1 or int(iterations) < 1:
+            raise ConfigError(f"model.baseline: factors={factors} and iterations={iterations} must be at least 1")
+        if not float(regularization) >= 0 or not float(alpha) > 0:
+            raise ConfigError(f"model.baseline: regularization={regularization} must be >= 0, alpha={alpha} > 0")
+        self.history = history
+        self.options = {
+            "factors": int(factors),
+            "regularization": float(regularization),
+            "alpha": float(alpha),
+            "iterations": int(iterations),
+        }
+        users, items = history.shape
+        self.register_buffer("user_factors", torch.zeros(users, int(factors)))
+        self.register_buffer("item_factors", torch.zeros(items, int(factors)))
+
+    def fit(self) -> None:
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares
+        except ImportError:
+            raise MissingInputError(
+                "model=als needs the `implicit` library: pip install 'lmrec[als]' (or pip install implicit)"
+            ) from None
+        model = AlternatingLeastSquares(
+            **self.options,
+            num_threads=torch.get_num_threads(),
+            random_state=torch.initial_seed() % 2**32,  # the run's seed, which Lightning gave torch
+        )
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):  # implicit parallelises over users itself; nested BLAS threads thrash
+            model.fit(scipy_matrix(self.history).astype("float32"), show_progress=False)
+        self.user_factors = torch.from_numpy(model.user_factors.copy())
+        self.item_factors = torch.from_numpy(model.item_factors.copy())
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_factors[users.to(self.user_factors.device)] @ self.item_factors.T

@@ -1,0 +1,69 @@
+"""The LightningModule of a fitted baseline: fitted when `fit` starts, then validated, checkpointed, tested and
+logged by the same trainer, callbacks and evaluator as a neural model (`EvaluatedModule`).
+
+The trainer runs one epoch of a single batch that does nothing (`lmrec.model.build.baseline_trainer_options`), so
+Lightning's own loop produces the validation metric, the best checkpoint and the run files; nothing in the
+training script branches on the kind of model beyond that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from lmrec.errors import ConfigError
+from lmrec.model.baselines.base import FittedBaseline
+from lmrec.model.evaluation import EvaluatedModule
+from lmrec.tasks.base import Task
+
+
+class BaselineModule(EvaluatedModule):
+    """Wraps a `FittedBaseline` in the `Scorer` protocol the tasks use."""
+
+    def __init__(self, baseline: FittedBaseline, task: Task, name: str = "baseline") -> None:
+        super().__init__(task)
+        rating_link = getattr(task, "logits_of", None)
+        if rating_link is not None and not baseline.predicts_ratings:
+            raise ConfigError(f"model={name} ranks items and predicts no ratings; use task=ranking")
+        self.baseline = baseline
+        self._to_logits = rating_link if baseline.predicts_ratings else None
+        self.automatic_optimization = False
+        self.strict_loading = True
+        # ModelCheckpoint saves only after an optimizer step, so the empty epoch takes one step of a no-op optimizer
+        # over a tensor that is not a parameter (nothing of it reaches the state dict or the checkpoint).
+        self._step_marker = torch.zeros(0, requires_grad=True)
+
+    def on_fit_start(self) -> None:
+        self.baseline.fit()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.optimizers().step()
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD([self._step_marker], lr=0.0)
+
+    def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        scores = self.baseline.score_pairs(users, items)
+        return self._to_logits(scores) if self._to_logits is not None else scores
+
+    def score_all_items(self, users: torch.Tensor) -> torch.Tensor:
+        scores = self.baseline.score_all(users)
+        return self._to_logits(scores) if self._to_logits is not None else scores
+
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.score_all_items(users)[:, items]
+
+    def load_trained_weights(self, state: dict[str, torch.Tensor]) -> None:
+        self.load_state_dict(state, strict=True)
+
+    def encoder_weights_sha256(self) -> list[str]:
+        return []
+
+    def trainable_encoders(self) -> tuple:
+        return ()
+
+    def parameter_counts(self) -> dict[str, float]:
+        """A fitted model has no trained parameters; its fitted state (buffers) is what it costs to keep."""
+        fitted = sum(b.numel() for b in self.baseline.buffers())
+        return {"total": fitted, "trainable": 0, "trainable_pct": 0.0, "fitted_values": fitted}
