@@ -28,8 +28,8 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.build import build_tuning
 from lmrec.encoders.resolve import count_parameters, resolve_model_dir
 from lmrec.errors import MissingInputError
-from lmrec.model.build import baseline_trainer_options, build_model, is_baseline, uses_text
 from lmrec.model.baselines.module import BaselineModule
+from lmrec.model.build import baseline_trainer_options, build_model, is_baseline, uses_text
 from lmrec.model.module import RecommenderModule
 from lmrec.runs.checkpoints import load_matching_weights, load_weights, restore_model
 from lmrec.runs.folder import locate_run

@@ -3,8 +3,9 @@
 Evaluation ranks *every* item for every user ("full ranking") instead of sampling a handful of
 negatives, because sampled metrics are known to disagree with full-ranking ones about which model
 is better.  The price is that each batch of users produces a dense ``[B, N]`` score matrix, so all
-metrics here are computed from that matrix with a constant number of tensor ops: no Python loop over
-users or items, and no intermediate larger than ``O(B * N)`` (in particular nothing ``[B, N, K]``).
+metrics here are computed from that matrix with a constant number of tensor ops per chunk of users: no
+Python loop over users or items, and no intermediate larger than one chunk of scores (nothing ``[B, N, K]``).
+The budget is the model's own cost: scoring plus one masked top-k; ``docs/evaluation_speed.md`` measures it.
 
 Conventions (chosen to match RecBole so numbers are comparable with published baselines):
 
@@ -20,20 +21,23 @@ Conventions (chosen to match RecBole so numbers are comparable with published ba
 * ``mrr@k`` is ``1 / rank`` of the first hit inside the top ``k``, else 0.
 * ``hr@k`` is 1 if at least one target is in the top ``k``, else 0.
 * ``auc`` is the Mann-Whitney probability that a random target outscores a random non-excluded
-  non-target, ties counting 1/2.  It is over the whole candidate list, independent of ``ks``.
+  non-target, ties counting 1/2.  It is over the whole candidate list, independent of ``ks``, exact
+  (an int64 numerator), and optional (``auc=False`` skips it and drops the entry); see :mod:`lmrec.tasks.auc`.
 * Users with no (non-excluded) targets get NaN for every metric, and users with no negative candidate
   get NaN AUC; the caller (or :class:`RankingMetricAccumulator`) drops NaN users rather than
   counting them as 0, which would silently bias the mean toward users who were never evaluable.
 
 Tie-breaking in the top-k metrics follows :func:`torch.topk`, whose order among equal scores is
 unspecified and may differ between CPU and CUDA.  With continuous model scores exact ties are rare;
-AUC, in contrast, handles ties exactly (see :func:`_auc`).  Scores must not be NaN.
+AUC, in contrast, handles ties exactly.  Scores must not be NaN.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -41,6 +45,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lmrec.errors import ConfigError
+from lmrec.tasks.auc import auc_from_counts, row_counts, twice_mann_whitney
 
 __all__ = ["TOPK_METRICS", "RankingMetricAccumulator", "metric_names", "normalize_ks", "ranking_metrics"]
 
@@ -66,14 +71,14 @@ def normalize_ks(ks: Sequence[int]) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def metric_names(ks: Sequence[int]) -> list[str]:
+def metric_names(ks: Sequence[int], *, auc: bool = True) -> list[str]:
     """Names of all metrics returned by :func:`ranking_metrics` for ``ks``, in a stable order.
 
-    The order is metric-major (``ndcg@5, ndcg@10, recall@5, ...``) with ``auc`` last, so that logs
-    group related numbers together.
+    The order is metric-major (``ndcg@5, ndcg@10, recall@5, ...``) with ``auc`` last (absent if ``auc`` is
+    False), so that logs group related numbers together.
     """
     ks_ = normalize_ks(ks)
-    return [f"{m}@{k}" for m in TOPK_METRICS for k in ks_] + ["auc"]
+    return [f"{m}@{k}" for m in TOPK_METRICS for k in ks_] + (["auc"] if auc else [])
 
 
 def _working_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -84,57 +89,26 @@ def _working_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _auc(scores: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-    """Per-user AUC with ties counting 1/2, via midranks, without any per-user loop.
+def _rows_per_chunk(b: int, n: int, device: torch.device) -> int:
+    """Users per chunk: on CPU enough for ~2M scores (8 MB of float32, which stays in the last-level cache through
+    mask, top-k and sort, and keeps the scratch buffer small); on accelerators the whole batch (fewer launches)."""
+    return max(1, min(b, CHUNK_ELEMENTS // max(n, 1))) if device.type == "cpu" else max(b, 1)
 
-    Equivalent to the rank-sum (Mann-Whitney U) formula ``(sum of midranks of positives -
-    n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` restricted to candidates, but computed as counts:
-    for each positive, ``#neg with a strictly lower score + 1/2 * #neg with an equal score``.
 
-    How ties are found: each row is sorted once, and a block of equal scores is a run of equal
-    neighbours in the sorted row.  With ``cum_neg`` the exclusive prefix count of negatives along the
-    sorted row, ``#neg < s`` is ``cum_neg`` at the start of the block and ``#neg <= s`` is ``cum_neg`` just
-    past its end.  Both are spread over the block with a forward ``cummax`` / backward ``cummin``
-    (``cum_neg`` is non-decreasing, so the nearest block boundary wins); this is linear, unlike a
-    ``searchsorted`` of the row into itself, so the sort stays the only ``N log N`` step.  Reading only at
-    block boundaries makes the result independent of how the sort orders equal values, so an unstable
-    sort is fine and the output is deterministic across devices.  Excluded items simply count as
-    neither positive nor negative, whatever their score, so no ``-inf`` masking is needed here (which
-    would otherwise tie masked items with genuine ``-inf`` scores).
-
-    Twice the U statistic is an exact integer, so the numerator is accumulated in int64 and only the
-    final division is done in float64.
-    """
-    b, n = scores.shape
-    # Counts fit in int32 (N < 2**31), which halves the [B, N] temporaries; memory, not compute, is what
-    # limits how many users can be evaluated per chunk.
-    sorted_scores, order = torch.sort(scores, dim=1)
-    block_start = torch.ones_like(pos)
-    block_start[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
-    del sorted_scores
-    block_end = torch.ones_like(pos)
-    block_end[:, :-1] = block_start[:, 1:]
-    neg_sorted = neg.gather(1, order)
-    pos_sorted = pos.gather(1, order)
-    del order
-    cum_incl = neg_sorted.cumsum(dim=1, dtype=torch.int32)  # negatives among sorted positions 0..i
-    cum_excl = cum_incl - neg_sorted.to(torch.int32)  # negatives among sorted positions 0..i-1
-    del neg_sorted
-    neg_below = torch.cummax(cum_excl.masked_fill_(~block_start, 0), dim=1).values
-    del cum_excl
-    neg_at_or_below = torch.cummin(cum_incl.masked_fill_(~block_end, n + 1).flip(1), dim=1).values.flip(1)
-    del cum_incl
-    # 2 * (neg_below + 0.5 * neg_tied) = neg_below + neg_at_or_below, an integer.
-    twice_u = (neg_below + neg_at_or_below).masked_fill_(~pos_sorted, 0).sum(dim=1, dtype=torch.int64)
-    n_pos = pos.sum(dim=1)
-    n_neg = neg.sum(dim=1)
-    denom = (2 * n_pos * n_neg).to(torch.float64)
-    auc = twice_u.to(torch.float64) / denom
-    return torch.where(denom > 0, auc, torch.nan)
+#: Scores per CPU chunk of :func:`ranking_metrics`; see :func:`_rows_per_chunk`.
+CHUNK_ELEMENTS = 1 << 21
 
 
 @torch.no_grad()
-def ranking_metrics(scores: Tensor, targets: Tensor, exclude: Tensor | None, ks: Sequence[int]) -> dict[str, Tensor]:
+def ranking_metrics(
+    scores: Tensor,
+    targets: Tensor,
+    exclude: Tensor | None,
+    ks: Sequence[int],
+    *,
+    auc: bool = True,
+    inplace: bool = False,
+) -> dict[str, Tensor]:
     """Per-user full-ranking metrics for one chunk of users.
 
     Args:
@@ -143,14 +117,19 @@ def ranking_metrics(scores: Tensor, targets: Tensor, exclude: Tensor | None, ks:
         exclude: ``[B, N]`` bool or ``None``; items that must not be recommended (training items, and
             validation items when evaluating test).  Exclusion wins over ``targets``.
         ks: cut-offs; duplicates are ignored.
+        auc: compute ``auc`` (the costliest metric); if False the ``auc`` entry is absent from the result.
+        inplace: the caller will not read ``scores`` again, so it may be used as scratch space (it is masked and
+            sorted in place, its contents are undefined afterwards).  This saves one copy of each chunk; it is
+            ignored (a copy is made) when ``scores`` is not contiguous or has to be upcast anyway.
 
     Returns:
-        ``{name: Tensor[B]}`` for every name in :func:`metric_names` (``ks``), per user, so that the
+        ``{name: Tensor[B]}`` for every name in :func:`metric_names` (``ks``, ``auc``), per user, so that the
         caller can average over exactly the users it wants (and sum across processes).  Values are
         float32, or float64 if ``scores`` is float64; NaN marks users for which a metric is undefined.
 
     Per-user values rather than batch means are returned because batch means cannot be combined
-    correctly when batches contain different numbers of evaluable users.
+    correctly when batches contain different numbers of evaluable users.  On CPU the users are processed in
+    chunks (:func:`_rows_per_chunk`) so that no temporary, not even the masked scores, is ever ``[B, N]``.
     """
     ks_ = normalize_ks(ks)
     if scores.dim() != 2:
@@ -165,28 +144,57 @@ def ranking_metrics(scores: Tensor, targets: Tensor, exclude: Tensor | None, ks:
     dtype = _working_dtype(scores.dtype)
     device = scores.device
     b, n = scores.shape
-    work = scores.detach().to(dtype)
-    pos = targets.to(device=device, dtype=torch.bool)
-    if exclude is not None:
-        excl = exclude.to(device=device, dtype=torch.bool)
-        pos = pos & ~excl
-        cand = ~excl
-        ranked = work.masked_fill(excl, -math.inf)
-    else:
-        cand = torch.ones_like(pos)
-        ranked = work
-    neg = cand & ~pos
-    n_pos = pos.sum(dim=1)  # int64 [B]
-    has_pos = n_pos > 0
-
+    work = scores.detach()
+    owned = inplace and work.is_contiguous()
+    if work.dtype != dtype:  # half precision: the upcast copy is ours to scribble on
+        work, owned = work.to(dtype).contiguous(), True
+    targets = targets.to(device=device, dtype=torch.bool)
+    excl = exclude.to(device=device, dtype=torch.bool) if exclude is not None else None
     # One top-k for the largest cut-off serves every smaller one.  If k exceeds the number of items,
     # every item is ranked and the smaller lists are simply prefixes.
     k_max = min(ks_[-1], n)
-    top_idx = torch.topk(ranked, k_max, dim=1, largest=True, sorted=True).indices
-    del ranked  # the masked copy is not needed for AUC; free it before AUC's own temporaries
-    hits = pos.gather(1, top_idx)  # [B, K] bool; excluded items that fill short lists are never hits
-    cum_hits = hits.to(torch.int64).cumsum(dim=1)  # integer cumsum: exact and deterministic
+    rows = _rows_per_chunk(b, n, device)
+    needs_copy = not owned and (auc or excl is not None)
+    buf = torch.empty((min(rows, b), n), dtype=dtype, device=device) if needs_copy else None
+    neg_inf = torch.tensor(-math.inf, dtype=dtype, device=device)
+    threads = torch.get_num_threads() if device.type == "cpu" and auc else 1
+    parts: dict[str, list[Tensor]] = {"hits": [], "n_pos": [], "twice_u": [], "n_neg": []}
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+        for r0 in range(0, b, rows):
+            r1 = min(b, r0 + rows)
+            x, t, e = work[r0:r1], targets[r0:r1], excl[r0:r1] if excl is not None else None
+            if e is not None:  # mask and copy in one pass (or mask in place)
+                x = x.masked_fill_(e, -math.inf) if owned else torch.where(e, neg_inf, x, out=buf[: r1 - r0])
+                pos = t > e  # t & ~e in one op
+            else:
+                x = buf[: r1 - r0].copy_(x) if needs_copy else x
+                pos = t
+            parts["hits"].append(pos.gather(1, torch.topk(x, k_max, dim=1, largest=True, sorted=True).indices))
+            if auc:
+                twice_u, n_pos, n_neg = twice_mann_whitney(x, pos, e, pool, threads)
+                parts["twice_u"].append(twice_u)
+                parts["n_neg"].append(n_neg)
+            else:
+                n_pos = row_counts(pos)
+            parts["n_pos"].append(n_pos.to(device))
+    if b == 0:
+        parts = {k: [torch.zeros((0, k_max) if k == "hits" else (0,), device=device, dtype=torch.int64)] for k in parts}
+    hits = torch.cat(parts["hits"]).bool()  # [B, K]; excluded items that fill short lists are never hits
+    n_pos = torch.cat(parts["n_pos"])  # int64 [B]
+    has_pos = n_pos > 0
+    out = _topk_metrics(hits, n_pos, ks_, k_max)
+    nan = torch.tensor(math.nan, dtype=torch.float64, device=device)
+    result = {name: torch.where(has_pos, value, nan).to(dtype) for name, value in out.items()}
+    if auc:
+        values = auc_from_counts(torch.cat(parts["twice_u"]), n_pos, torch.cat(parts["n_neg"]).to(device))
+        result["auc"] = torch.where(has_pos, values.to(device), nan).to(dtype)
+    return result
 
+
+def _topk_metrics(hits: Tensor, n_pos: Tensor, ks: tuple[int, ...], k_max: int) -> dict[str, Tensor]:
+    """float64 ``{metric@k: [B]}`` in :data:`TOPK_METRICS`-major order from the ``[B, k_max]`` hit flags."""
+    b, device = len(hits), hits.device
+    cum_hits = hits.to(torch.int64).cumsum(dim=1)  # integer cumsum: exact and deterministic
     positions = torch.arange(k_max, device=device)
     discount = 1.0 / torch.log2(positions.to(torch.float64) + 2.0)  # gain of rank r = 1/log2(r+1)
     gains = hits.to(torch.float64) * discount
@@ -194,29 +202,21 @@ def ranking_metrics(scores: Tensor, targets: Tensor, exclude: Tensor | None, ks:
     # 0-based position of the first hit, k_max if there is none (min over masked positions, rather than
     # argmax, so the answer does not depend on argmax's tie rule).
     first_hit = torch.where(hits, positions, k_max).amin(dim=1) if k_max > 0 else n_pos.new_full((b,), 0)
-
-    nan = torch.tensor(math.nan, dtype=torch.float64, device=device)
     n_pos_f = n_pos.to(torch.float64)
-    out: dict[str, Tensor] = {}
     per_k: dict[int, dict[str, Tensor]] = {}
-    for k in ks_:
+    for k in ks:
         kk = min(k, k_max)
         hits_k = cum_hits[:, kk - 1].to(torch.float64) if kk > 0 else n_pos_f.new_zeros(b)
-        dcg = gains[:, :kk].sum(dim=1)
         ideal_len = n_pos.clamp(min=1, max=max(kk, 1))
         idcg = ideal_cum[ideal_len - 1] if kk > 0 else n_pos_f.new_ones(b)
         per_k[k] = {
-            "ndcg": dcg / idcg,
+            "ndcg": gains[:, :kk].sum(dim=1) / idcg,
             "recall": hits_k / n_pos_f.clamp(min=1),
             "hr": (hits_k > 0).to(torch.float64),
             "mrr": torch.where(first_hit < kk, 1.0 / (first_hit.to(torch.float64) + 1.0), 0.0),
             "precision": hits_k / k,
         }
-    for m in TOPK_METRICS:
-        for k in ks_:
-            out[f"{m}@{k}"] = torch.where(has_pos, per_k[k][m], nan).to(dtype)
-    out["auc"] = torch.where(has_pos, _auc(work, pos, neg), nan).to(dtype)
-    return out
+    return {f"{m}@{k}": per_k[k][m] for m in TOPK_METRICS for k in ks}
 
 
 class RankingMetricAccumulator(Metric):
@@ -239,17 +239,20 @@ class RankingMetricAccumulator(Metric):
     sums: Tensor
     counts: Tensor
 
-    def __init__(self, ks: Sequence[int], **kwargs: Any) -> None:
+    def __init__(self, ks: Sequence[int], *, auc: bool = True, inplace: bool = False, **kwargs: Any) -> None:
+        """``auc`` and ``inplace`` are passed to every :func:`ranking_metrics` call; ``inplace=True`` is for callers
+        whose score tensors are throwaways (e.g. fresh ``model.score_all_items`` output)."""
         super().__init__(**kwargs)
         self.ks: tuple[int, ...] = normalize_ks(ks)
-        self.names: list[str] = metric_names(self.ks)
+        self.auc, self.inplace = bool(auc), bool(inplace)
+        self.names: list[str] = metric_names(self.ks, auc=self.auc)
         m = len(self.names)
         self.add_state("sums", default=torch.zeros(m, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("counts", default=torch.zeros(m, dtype=torch.int64), dist_reduce_fx="sum")
 
     def update(self, scores: Tensor, targets: Tensor, exclude: Tensor | None = None) -> None:
         """Add one chunk of users; see :func:`ranking_metrics` for the argument conventions."""
-        values = ranking_metrics(scores, targets, exclude, self.ks)
+        values = ranking_metrics(scores, targets, exclude, self.ks, auc=self.auc, inplace=self.inplace)
         stacked = torch.stack([values[name].to(torch.float64) for name in self.names])  # [M, B]
         valid = ~torch.isnan(stacked)
         self.sums += torch.where(valid, stacked, 0.0).sum(dim=1).to(self.sums.device)
