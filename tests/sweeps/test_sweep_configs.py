@@ -105,8 +105,17 @@ def test_wandb_sweep_parameters_are_overrides_of_lmrec_train(tmp_path):
         assert chosen == value, key
 
 
-def test_torch_threads_must_be_positive():
-    assert job_threads(3) == 3 and job_threads(None) is None  # outside a parallel sweep: torch's default
+def test_torch_threads_default_is_half_the_usable_cores_and_must_be_positive(monkeypatch):
+    from lmrec.sweeps import context
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(context, "usable_cores", lambda: 6)
+    assert job_threads(3) == (3, "torch_threads")
+    assert job_threads(None)[0] == 3  # outside a parallel sweep: half the cores
+    monkeypatch.setattr(context, "usable_cores", lambda: 1)
+    assert job_threads(None)[0] == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert job_threads(None)[0] is None  # the user's OpenMP setting is left to torch
     with pytest.raises(ConfigError, match="torch_threads=0"):
         job_threads(0)
 
@@ -159,16 +168,19 @@ def test_parallel_jobs_share_the_cores(monkeypatch):
     from hydra.types import RunMode
     from omegaconf import open_dict
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    from lmrec.sweeps import context
+
+    monkeypatch.setattr(context, "usable_cores", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     hydra = HydraConfig.instance()
     try:
-        for launcher, expected in (("parallel", 4), ("basic", None)):  # parallel: n_jobs=2 by default
+        for launcher, expected in (("parallel", 4), ("basic", 4)):  # parallel: n_jobs=2; basic: half the cores
             cfg = _compose_with_hydra([f"hydra/launcher={launcher}"])
             with open_dict(cfg):
                 cfg.hydra.mode = RunMode.MULTIRUN
             hydra.set_config(cfg)
-            assert job_threads(None) == expected
-            assert job_threads(3) == 3  # an explicit torch_threads wins
+            assert job_threads(None)[0] == expected
+            assert job_threads(3)[0] == 3  # an explicit torch_threads wins
     finally:
         hydra.cfg = None
 

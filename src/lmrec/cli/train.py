@@ -198,8 +198,10 @@ def main(cfg: DictConfig) -> dict[str, float] | float | None:
         output_dir.mkdir(parents=True, exist_ok=True)
         rank_zero_only(write_resolved_config)(cfg, output_dir)
         check_optimized_metric(cfg)
-        if threads := job_threads(cfg.get("torch_threads")):
+        threads, reason = job_threads(cfg.get("torch_threads"))
+        if threads:
             torch.set_num_threads(threads)
+        log.info("torch CPU threads: %d (%s)", torch.get_num_threads(), reason)
         metrics = train(cfg, output_dir)
         return metrics if cfg.get("optimized_metric") is None else objective_value(cfg, output_dir)
 

@@ -94,18 +94,32 @@ def wandb_job_type(default: str) -> str:
     return fit_wandb_name(job_choices(hydra)) or default
 
 
-def job_threads(requested: int | None) -> int | None:
-    """Torch CPU threads for this job: `torch_threads` if set, else cpu_count / n_jobs for parallel local jobs.
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which taskset, cgroups and SLURM set), else cpu_count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-    Two jobs each using every core run far slower than two jobs sharing the cores (see docs/benchmarks.md on
-    contention); None leaves torch's default.
+
+def job_threads(requested: int | None) -> tuple[int | None, str]:
+    """Torch CPU threads for this job, and why: `torch_threads` if set; cores / n_jobs for parallel local jobs;
+    torch's own default if OMP_NUM_THREADS is set; else half the usable cores (at least one).
+
+    Why half: torch's default (one thread per core, OpenMP threads that spin while they wait) collapses beside a
+    busy neighbour, because every parallel region waits for its slowest thread. On 2 cores, one ranking epoch took
+    1.6-1.8 s idle and 7.8-8.5 s (4.4-5.3x) beside a CPU-bound neighbour with torch's 2 threads, against 1.6-2.1 s
+    idle and 2.6-3.5 s busy with 1 thread (docs/benchmarks.md section 10, scripts/bench_threads.py). Two jobs
+    each using every core are far slower than two jobs sharing them.
     """
     if requested is not None:
-        if int(requested) < 1:
+        if isinstance(requested, bool) or int(requested) < 1:
             raise ConfigError(f"torch_threads={requested}; expected a positive number of threads, or null")
-        return int(requested)
+        return int(requested), "torch_threads"
     hydra = hydra_config()
     n_jobs = OmegaConf.select(hydra, "launcher.n_jobs") if hydra is not None and in_multirun() else None
     if isinstance(n_jobs, int) and n_jobs > 1:
-        return max(1, (os.cpu_count() or 1) // n_jobs)
-    return None
+        return max(1, usable_cores() // n_jobs), f"usable cores / {n_jobs} parallel jobs"
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None, "OMP_NUM_THREADS is set: torch's default"
+    return max(1, usable_cores() // 2), "half the usable cores (robust beside a busy neighbour)"

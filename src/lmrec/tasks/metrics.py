@@ -90,13 +90,16 @@ def _working_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _rows_per_chunk(b: int, n: int, device: torch.device) -> int:
-    """Users per chunk: on CPU enough for ~2M scores (8 MB of float32, which stays in the last-level cache through
-    mask, top-k and sort, and keeps the scratch buffer small); on accelerators the whole batch (fewer launches)."""
-    return max(1, min(b, CHUNK_ELEMENTS // max(n, 1))) if device.type == "cpu" else max(b, 1)
+    """Users per chunk, so that ranking_metrics' temporaries are bounded whatever ``B`` is: on CPU ~2M scores
+    (8 MB of float32, which stays in the last-level cache through mask, top-k and sort: measured fastest in
+    ``docs/evaluation_speed.md``), elsewhere ~64M (enough to keep an accelerator busy; ~1.5 GB of temporaries)."""
+    budget = CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
+    return max(1, min(b, budget // max(n, 1)))
 
 
-#: Scores per CPU chunk of :func:`ranking_metrics`; see :func:`_rows_per_chunk`.
+#: Scores per chunk of :func:`ranking_metrics` on CPU and on other devices; see :func:`_rows_per_chunk`.
 CHUNK_ELEMENTS = 1 << 21
+DEVICE_CHUNK_ELEMENTS = 1 << 26
 
 
 @torch.no_grad()
