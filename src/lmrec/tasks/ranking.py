@@ -11,7 +11,7 @@ Objectives (`task.loss` × `task.negatives`):
 
 `task.sampler` draws sampled negatives `uniform` over the items the user has no training interaction with, or by
 `popularity` (training frequency ** `popularity_exponent`); `task.logq` subtracts log q(i) from the softmax logits
-of popularity-sampled and in-batch candidates. Logits are divided by `task.temperature` (learned with
+of popularity-sampled and in-batch candidates. Softmax logits are divided by `task.temperature` (learned with
 `learn_temperature`).
 """
 
@@ -53,7 +53,7 @@ class RankingTask(Task):
         loss: str = "bpr",
         ks: Sequence[int] = (5, 10, 20),
         num_negatives: int = 4,
-        negatives: str = "sampled",
+        negatives: str | None = None,
         sampler: str = "uniform",
         popularity_exponent: float = 0.75,
         logq: bool = True,
@@ -62,6 +62,8 @@ class RankingTask(Task):
     ) -> None:
         super().__init__()
         self.loss = _choice("loss", loss, LOSSES)
+        if negatives is None:  # the objective's natural negatives: the batch's for softmax, sampled ones otherwise
+            negatives = "in_batch" if self.loss == "softmax" else "sampled"
         self.negatives = _choice("negatives", negatives, NEGATIVES)
         self.sampler = _choice("sampler", sampler, SAMPLERS)
         if self.negatives != "sampled" and self.loss != "softmax":
