@@ -34,12 +34,16 @@ _MIN_ROWS_PER_THREAD = 8
 def row_counts(mask: Tensor) -> Tensor:
     """Number of True entries per row of a bool ``[R, N]`` mask, as int64 ``[R]``.
 
-    On CPU this goes through numpy, whose byte count is ~10x faster than torch's bool ``sum(dim=1)`` (which
-    widens every element to int64 first); elsewhere torch's reduction is used.
+    On CPU this sums the bytes with numpy (int32 accumulator), ~20x faster than torch's bool ``sum(dim=1)``,
+    which widens every element to int64 first; elsewhere torch's reduction is used.
     """
     if mask.device.type == "cpu":
-        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1).astype(np.int64, copy=False))
+        return torch.from_numpy(_np_row_counts(mask.numpy()))
     return mask.sum(dim=1)
+
+
+def _np_row_counts(mask: np.ndarray) -> np.ndarray:
+    return mask.view(np.uint8).sum(axis=1, dtype=np.int32).astype(np.int64)
 
 
 def twice_mann_whitney(
@@ -77,7 +81,7 @@ def _twice_u_numpy(
         raise ValueError("ranked must be contiguous (it is sorted in place through a flat view)")
     flat_idx = np.flatnonzero(pos)  # row-major, so each row's targets are contiguous
     n_pos = np.bincount(flat_idx // max(n, 1), minlength=r).astype(np.int64, copy=False)
-    pad = n_pos + (np.count_nonzero(excl, axis=1) if excl is not None else 0)
+    pad = n_pos + (_np_row_counts(excl) if excl is not None else 0)
     twice_u = np.zeros(r, dtype=np.int64)
     if len(flat_idx):
         flat = arr.reshape(-1)  # a view: arr is contiguous

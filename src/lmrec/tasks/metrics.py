@@ -166,8 +166,8 @@ def ranking_metrics(
         for r0 in range(0, b, rows):
             r1 = min(b, r0 + rows)
             x, t, e = work[r0:r1], targets[r0:r1], excl[r0:r1] if excl is not None else None
-            if e is not None:  # mask and copy in one pass (or mask in place)
-                x = x.masked_fill_(e, -math.inf) if owned else torch.where(e, neg_inf, x, out=buf[: r1 - r0])
+            if e is not None:  # mask and copy in one pass, or mask in place (where is faster than masked_fill_)
+                x = torch.where(e, neg_inf, x, out=x if owned else buf[: r1 - r0])
                 pos = t > e  # t & ~e in one op
             else:
                 x = buf[: r1 - r0].copy_(x) if needs_copy else x
