@@ -36,13 +36,20 @@ How
     Timings are wall-clock sums over all blocks, each stage alternated block by block (bare, lmrec, lmrec
     inplace, ...) so drift in machine load hits all alike; torch uses `--threads` threads (default: all cores).
     `--quick` runs an ML-1M-shaped set (6,040 x 3,706, ~1M interactions).  `--no-recbole` skips RecBole;
-    `--recbole-users N` gives RecBole (only) the first N test users' blocks, if its full pass is too slow.
+    `--recbole-users N` stops RecBole after the blocks holding its first N test users (its full ML-20M pass takes
+    ~12 minutes on 2 cores): its time is then compared per user, and the metrics over exactly the users it saw.
+    `--micro` also times, on one block, the AUC alternatives the design rests on (see `run_micro`), and
+    `--wait-idle LOAD` first waits for the 1-minute load average to drop below LOAD (on a shared machine).
+
+    RecBole 1.2.1 predates numpy 2: its `Config` re-creates old numpy aliases from `np.float_`, `np.complex_`
+    and `np.unicode_`, which numpy 2 removed, so those three are provided before it is imported (see
+    `_numpy2_aliases`); nothing else of RecBole is changed.
 
 Run from the repository root, after `pip install --no-deps recbole==1.2.1 texttable colorama` (RecBole's
 remaining imports, pandas/scipy/tqdm/colorlog/tensorboard, are already lmrec dependencies)::
 
-    python scripts/bench_eval.py                 # ML-20M shape, with RecBole
-    python scripts/bench_eval.py --quick         # ML-1M shape
+    python scripts/bench_eval.py --recbole-users 20480   # ML-20M shape; RecBole on the first 20 blocks
+    python scripts/bench_eval.py --quick                 # ML-1M shape, RecBole on every test user
 """
 
 from __future__ import annotations
@@ -353,6 +360,17 @@ def _numpy2_aliases() -> None:
 
 
 def run_recbole(u, i, split, user_emb, item_emb, block: int, max_users: int | None, check: bool) -> dict:
+    """RecBole's timed full-sort pass (see the module docstring) in a scratch folder, removed afterwards."""
+    import shutil
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_eval_recbole_"))
+    try:
+        return _recbole_pass(workdir, u, i, split, user_emb, item_emb, block, max_users, check)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _recbole_pass(workdir: Path, u, i, split, user_emb, item_emb, block: int, max_users: int | None, check: bool):
     import logging
 
     import pandas as pd
@@ -365,7 +383,6 @@ def run_recbole(u, i, split, user_emb, item_emb, block: int, max_users: int | No
     from recbole.trainer import Trainer
 
     logging.getLogger().setLevel(logging.ERROR)
-    workdir = Path(tempfile.mkdtemp(prefix="bench_eval_recbole_"))
     (workdir / "synth").mkdir()
     for code, name in enumerate(("train", "valid", "test")):
         part = split == code

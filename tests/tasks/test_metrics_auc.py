@@ -13,6 +13,7 @@ chunks and threaded sorts), and ``test_tie_data_discriminates`` checks that gett
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 import torch
@@ -130,18 +131,30 @@ def test_tie_data_discriminates() -> None:
 
 
 def test_chunked_and_threaded_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Many small chunks, threaded numpy sorts, and one chunk per row all give the exact reference answer."""
+    """Many small chunks, threaded numpy sorts, and one chunk per row all give the exact reference answer, in the
+    default (copying) mode and in place."""
     scores, targets, exclude = make_case(4, b=70, n=2000, kind="one_decimal")
     want = reference_auc(scores, targets, exclude)
     monkeypatch.setattr(auc_module, "_MIN_ROWS_PER_THREAD", 1)
+    monkeypatch.setattr(auc_module, "_MIN_ITEMS_FOR_THREADS", 1)
+    seen_threads: set[int] = set()
+    chunk_counts = auc_module._chunk_counts
+
+    def recording(*args):
+        seen_threads.add(threading.get_ident())
+        return chunk_counts(*args)
+
+    monkeypatch.setattr(auc_module, "_chunk_counts", recording)
     threads = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
         for rows in (1, 7, 70):
             monkeypatch.setattr(metrics_module, "CHUNK_ELEMENTS", rows * 2000)
             assert_same(fast_auc(scores, targets, exclude), want)
+            assert_same(fast_auc(scores.clone(), targets, exclude, inplace=True), want)
     finally:
         torch.set_num_threads(threads)
+    assert len(seen_threads) >= 2  # the rows really were split over worker threads
 
 
 @pytest.mark.parametrize("kind", ["continuous", "integers"])
@@ -154,6 +167,13 @@ def test_device_generic_path(kind: str) -> None:
     assert torch.equal(n_pos, pos.sum(1)) and torch.equal(n_neg, neg.sum(1))
     twice_u, _, _ = auc_module._twice_u_torch(scores.clone(), targets, None)
     assert torch.equal(twice_u, reference_twice_u(scores, targets, ~targets))
+    original = scores.clone()
+    for rows in (1, 7, 40):  # the chunked driver, read-only and in place
+        got = auc_module._counts_torch(scores, targets, exclude, masked=False, rows=rows)
+        assert torch.equal(scores, original)
+        assert torch.equal(got[0], reference_twice_u(scores, pos, neg)) and torch.equal(got[2], neg.sum(1))
+        got = auc_module._counts_torch(scores.masked_fill(exclude, -math.inf), targets, exclude, masked=True, rows=rows)
+        assert torch.equal(got[0], reference_twice_u(scores, pos, neg)) and torch.equal(got[1], pos.sum(1))
 
 
 def test_every_row_shape_at_once() -> None:

@@ -45,7 +45,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lmrec.errors import ConfigError
-from lmrec.tasks.auc import auc_from_counts, row_counts, twice_mann_whitney
+from lmrec.tasks.auc import auc_from_counts, exact_auc_counts, target_counts
 
 __all__ = ["TOPK_METRICS", "RankingMetricAccumulator", "metric_names", "normalize_ks", "ranking_metrics"]
 
@@ -90,9 +90,12 @@ def _working_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _rows_per_chunk(b: int, n: int, device: torch.device) -> int:
-    """Users per chunk, so that ranking_metrics' temporaries are bounded whatever ``B`` is: on CPU ~2M scores
-    (8 MB of float32, which stays in the last-level cache through mask, top-k and sort: measured fastest in
-    ``docs/evaluation_speed.md``), elsewhere ~64M (enough to keep an accelerator busy; ~1.5 GB of temporaries)."""
+    """Users per chunk, so that ranking_metrics' temporaries are bounded whatever ``B`` is.
+
+    On CPU ~2M scores: the 8 MB scratch buffers are then reused from the heap rather than page-faulted afresh on
+    every call, as allocations above glibc's 32 MB mmap threshold are (chunks of 2^24+ scores were measured up to
+    2x slower in the copying mode, see ``docs/evaluation_speed.md``), and per-chunk overhead is still negligible.
+    Elsewhere ~64M scores, enough to keep an accelerator busy with ~1.5 GB of temporaries."""
     budget = CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
     return max(1, min(b, budget // max(n, 1)))
 
@@ -157,40 +160,39 @@ def ranking_metrics(
     # every item is ranked and the smaller lists are simply prefixes.
     k_max = min(ks_[-1], n)
     rows = _rows_per_chunk(b, n, device)
-    needs_copy = not owned and (auc or excl is not None)
-    buf = torch.empty((min(rows, b), n), dtype=dtype, device=device) if needs_copy else None
+    buf = torch.empty((min(rows, b), n), dtype=dtype, device=device) if not owned and excl is not None else None
     neg_inf = torch.tensor(-math.inf, dtype=dtype, device=device)
-    threads = torch.get_num_threads() if device.type == "cpu" and auc else 1
-    parts: dict[str, list[Tensor]] = {"hits": [], "n_pos": [], "twice_u": [], "n_neg": []}
-    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
-        for r0 in range(0, b, rows):
-            r1 = min(b, r0 + rows)
-            x, t, e = work[r0:r1], targets[r0:r1], excl[r0:r1] if excl is not None else None
-            if e is not None:  # mask and copy in one pass, or mask in place (where is faster than masked_fill_)
-                x = torch.where(e, neg_inf, x, out=x if owned else buf[: r1 - r0])
-                pos = t > e  # t & ~e in one op
-            else:
-                x = buf[: r1 - r0].copy_(x) if needs_copy else x
-                pos = t
-            parts["hits"].append(pos.gather(1, torch.topk(x, k_max, dim=1, largest=True, sorted=True).indices))
-            if auc:
-                twice_u, n_pos, n_neg = twice_mann_whitney(x, pos, e, pool, threads)
-                parts["twice_u"].append(twice_u)
-                parts["n_neg"].append(n_neg)
-            else:
-                n_pos = row_counts(pos)
-            parts["n_pos"].append(n_pos.to(device))
-    if b == 0:
-        parts = {k: [torch.zeros((0, k_max) if k == "hits" else (0,), device=device, dtype=torch.int64)] for k in parts}
-    hits = torch.cat(parts["hits"]).bool()  # [B, K]; excluded items that fill short lists are never hits
-    n_pos = torch.cat(parts["n_pos"])  # int64 [B]
+    hits_parts = [torch.zeros((0, k_max), dtype=torch.bool, device=device)]
+    n_pos_parts = [torch.zeros(0, dtype=torch.int64, device=device)]
+    for r0 in range(0, b, rows):  # 1) mask (in place, or fused with the chunk copy) and top-k, chunk by chunk
+        r1 = min(b, r0 + rows)
+        x, t, e = work[r0:r1], targets[r0:r1], excl[r0:r1] if excl is not None else None
+        if e is not None:  # torch.where(out=) is faster than masked_fill_, and also makes the masked copy
+            x = torch.where(e, neg_inf, x, out=x if owned else buf[: r1 - r0])
+        top = torch.topk(x, k_max, dim=1, largest=True, sorted=True).indices
+        # Hits from [B, K] gathers: no dense `targets & ~exclude` is ever built.
+        hits_parts.append(t.gather(1, top) & ~e.gather(1, top) if e is not None else t.gather(1, top))
+        if not auc:
+            n_pos_parts.append(target_counts(t, e).to(device))
+    del buf
+    if auc:  # 2) AUC over all rows at once (one hand-off to the sorting threads), see lmrec.tasks.auc
+        threads = torch.get_num_threads() if device.type == "cpu" else 1
+        chunk = CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
+        with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+            twice_u, auc_pos, n_neg = exact_auc_counts(
+                work, targets, excl, masked=owned, chunk_elements=chunk, pool=pool, threads=threads
+            )
+        n_pos_parts = [auc_pos.to(device)]
+    hits = torch.cat(hits_parts)  # [B, K] bool; excluded items that fill short lists are never hits
+    n_pos = torch.cat(n_pos_parts)  # int64 [B]
     has_pos = n_pos > 0
-    out = _topk_metrics(hits, n_pos, ks_, k_max)
     nan = torch.tensor(math.nan, dtype=torch.float64, device=device)
-    result = {name: torch.where(has_pos, value, nan).to(dtype) for name, value in out.items()}
+    result = {
+        name: torch.where(has_pos, v, nan).to(dtype) for name, v in _topk_metrics(hits, n_pos, ks_, k_max).items()
+    }
     if auc:
-        values = auc_from_counts(torch.cat(parts["twice_u"]), n_pos, torch.cat(parts["n_neg"]).to(device))
-        result["auc"] = torch.where(has_pos, values.to(device), nan).to(dtype)
+        values = auc_from_counts(twice_u, auc_pos, n_neg).to(device)
+        result["auc"] = torch.where(has_pos, values, nan).to(dtype)
     return result
 
 
