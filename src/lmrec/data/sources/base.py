@@ -15,6 +15,7 @@ A new dataset family is one module here plus one `conf/data/<name>.yaml` whose `
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,15 @@ from lmrec.data.io.errors import DataValidationError
 from lmrec.data.io.readers import RawTable
 from lmrec.errors import ConfigError
 
-__all__ = ["RatingScale", "Source", "SourceTables", "interactions_from"]
+__all__ = ["DUPLICATE_POLICIES", "RatingScale", "Source", "SourceTables", "apply_duplicate_policy", "interactions_from"]
+
+log = logging.getLogger(__name__)
+
+#: What to do with a (user, item) pair that occurs more than once. `error` (the default) stops at the repeat,
+#: naming both lines: a repeated rating in MovieLens is a corrupt file, and guessing would change the data.
+#: `first` / `last` keep the earliest / latest row by timestamp (ties: file order); `sum` keeps one row per pair
+#: whose `weight` column counts the pair's rows (implicit data: plays, clicks), with the latest rating and time.
+DUPLICATE_POLICIES = ("error", "first", "last", "sum")
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,14 @@ class Source(ABC):
     manifest: ClassVar[str] = "SHA256SUMS"
     releases: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0) -> None:
+    def __init__(
+        self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0, duplicates: str = "error"
+    ) -> None:
         self.root = Path(root)
         self.rating_scale = RatingScale(float(rating_min), float(rating_max))
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ConfigError(f"data.source.duplicates={duplicates!r}; expected one of {', '.join(DUPLICATE_POLICIES)}")
+        self.duplicates = duplicates
 
     def template(self) -> tuple[str, ...]:
         """The default item-text template of this source."""
@@ -96,7 +110,11 @@ class Source(ABC):
 
     def options(self) -> dict[str, Any]:
         """Source options that change the tables (beyond the files' bytes); part of the processed-cache key."""
-        return {"rating_min": self.rating_scale.low, "rating_max": self.rating_scale.high}
+        return {
+            "rating_min": self.rating_scale.low,
+            "rating_max": self.rating_scale.high,
+            "duplicates": self.duplicates,
+        }
 
     def identity(self) -> dict[str, Any]:
         """What, besides the input bytes, determines this source's tables."""
@@ -129,12 +147,14 @@ def interactions_from(
     dropped: dict[str, dict[str, int]],
     what: tuple[str, str] = ("an integer user id", "an integer item id"),
     known_users: tuple[np.ndarray, str] | None = None,
+    duplicates: str = "error",
 ) -> pd.DataFrame:
     """The interactions table from a file's (user, item, rating, timestamp) columns, named as in the file.
 
     Checks in this order (the first a row fails is the one reported): integer ids, a rating on the scale, an
     integer Unix timestamp, an item the items file defines (and a user the users file defines, when the source
-    has one: `known_users` = (ids, file name)), and no (user, item) pair twice (the first is kept).
+    has one: `known_users` = (ids, file name)), and no (user, item) pair twice (the first is kept). With another
+    `duplicates` policy than "error", repeated pairs pass the checks and are merged by `apply_duplicate_policy`.
     """
     user_col, item_col, rating_col, time_col = columns
     checks = RowChecks(raw)
@@ -158,14 +178,17 @@ def interactions_from(
             "unknown user",
             lambda i: f"unknown user: {user_col} {users[i]} is not in {users_file}",
         )
-    checks.unique(
-        {"user": users, "item": items},
-        "duplicate rating",
-        item_col,
-        lambda i, first: f"duplicate rating: {user_col} {users[i]} already rated {item_col} {items[i]} on line {first}",
-    )
+    if duplicates == "error":
+        checks.unique(
+            {"user": users, "item": items},
+            "duplicate rating",
+            item_col,
+            lambda i, first: (
+                f"duplicate rating: {user_col} {users[i]} already rated {item_col} {items[i]} on line {first}"
+            ),
+        )
     keep = checks.resolve(drop_invalid, dropped)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "user_id": take(users, keep),
             "item_id": take(items, keep),
@@ -173,3 +196,37 @@ def interactions_from(
             "timestamp": take(timestamps, keep),
         }
     )
+    return apply_duplicate_policy(frame, duplicates, raw.path, dropped)
+
+
+def apply_duplicate_policy(
+    frame: pd.DataFrame, policy: str, path: Path, dropped: dict[str, dict[str, int]]
+) -> pd.DataFrame:
+    """One row per (user_id, item_id) under `policy` (see DUPLICATE_POLICIES); rows in file order.
+
+    The merged rows are counted in `dropped` under the file's name, so the processed cache reports them on every
+    run, like any other removed row. "error" returns the frame unchanged: the row checks already refused repeats.
+    """
+    if policy == "error":
+        return frame
+    if policy not in DUPLICATE_POLICIES:
+        raise ConfigError(f"data.source.duplicates={policy!r}; expected one of {', '.join(DUPLICATE_POLICIES)}")
+    keys = ["user_id", "item_id"]
+    repeated = frame.duplicated(keys, keep=False)
+    if not repeated.any():
+        return frame.assign(weight=np.float32(1.0)) if policy == "sum" else frame
+    # A stable sort by time (file order breaks ties), so "first"/"last" mean earliest/latest interaction.
+    ordered = frame.sort_values("timestamp", kind="stable")
+    if policy == "sum":
+        counts = ordered.groupby(keys, sort=False).size()
+        kept = ordered.drop_duplicates(keys, keep="last")
+        weight = counts.reindex(pd.MultiIndex.from_frame(kept[keys])).to_numpy(np.float32)
+        kept = kept.assign(weight=weight)
+    else:
+        kept = ordered.drop_duplicates(keys, keep=policy)
+    kept = kept.sort_index()
+    merged = len(frame) - len(kept)
+    reason = f"repeated (user, item) pair merged (duplicates={policy})"
+    dropped.setdefault(Path(path).name, {})[reason] = merged
+    log.info("%s: %d repeated (user, item) rows merged (duplicates=%s)", path, merged, policy)
+    return kept.reset_index(drop=True)
