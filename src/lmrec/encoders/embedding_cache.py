@@ -1,9 +1,13 @@
-"""On-disk cache of frozen item text embeddings.
+"""On-disk cache of frozen item text embeddings: keyed by what makes the vectors, verified by what they hold.
 
 A frozen encoder gives the same vector for the same text every run, so we encode the catalogue once and train
-against the stored matrix: training then never runs BERT. The key covers everything that changes the vectors:
-the weights (a hash of the weight files), the texts themselves (so template and data changes are covered),
-max length, pooling and normalisation.
+against the stored matrix: training then never runs the language model. The key covers everything that changes
+the vectors: the weights (a hash of the weight files, GGUF included), the texts themselves (so template and data
+changes are covered), max length, pooling, normalisation, dtype or quantisation, hidden layer, prompt and EOS.
+
+The file also records the SHA-256 of its matrix, checked on every read, so a damaged file is re-encoded rather
+than served. A large catalogue is encoded in parts that are saved as they finish (`partial_parts`), so a killed
+encoding resumes where it stopped. A file lock makes concurrent jobs that need the same entry encode it once.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from lmrec.atomic import atomic_path
-from lmrec.encoders.resolve import canonical_name, resolve_model_dir, tokenizer_fingerprint, weights_fingerprint
+from lmrec.encoders.partial_parts import PartialEncoding
+from lmrec.encoders.resolve import canonical_name, encoder_files, tokenizer_fingerprint, weights_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,11 @@ class EmbeddingKey:
     max_length: int
     pooling: str
     normalize: bool
+    dtype: str = "float32"
+    quantization: str | None = None
+    layer: int | None = None
+    prompt: str | None = None
+    append_eos: bool | None = None
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:32]
@@ -49,18 +61,28 @@ def texts_fingerprint(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    """SHA-256 of a tensor's bytes: catches any flipped byte of the stored matrix."""
+    return hashlib.sha256(tensor.contiguous().numpy().tobytes()).hexdigest()
+
+
 def embedding_key(encoder_cfg: dict, texts: Sequence[str], template: str) -> EmbeddingKey:
     """Build the key without loading the model, so a warm cache never pays for model start-up."""
-    model_dir = resolve_model_dir(encoder_cfg["name_or_path"], encoder_cfg.get("revision"))
+    files = encoder_files(encoder_cfg)
     return EmbeddingKey(
         model=canonical_name(str(encoder_cfg["name_or_path"])),
-        weights_sha256=weights_fingerprint(model_dir),
-        tokenizer_sha256=tokenizer_fingerprint(model_dir),
+        weights_sha256=weights_fingerprint(files),
+        tokenizer_sha256=tokenizer_fingerprint(files),
         texts_sha256=texts_fingerprint(texts),
         template=template,
         max_length=int(encoder_cfg.get("max_length", 128)),
         pooling=str(encoder_cfg.get("pooling", "mean")),
         normalize=bool(encoder_cfg.get("normalize", False)),
+        dtype=str(encoder_cfg.get("dtype") or "float32"),
+        quantization=encoder_cfg.get("quantization"),
+        layer=encoder_cfg.get("layer"),
+        prompt=encoder_cfg.get("prompt"),
+        append_eos=encoder_cfg.get("append_eos"),
     )
 
 
@@ -75,41 +97,83 @@ def load_or_encode(
     """Item embeddings for `texts` (one row per text) and whether they came from the cache."""
     key = embedding_key(encoder_cfg, texts, template)
     path = Path(cache_dir) / "item_embeddings" / f"{key.digest()}.safetensors"
-    if path.is_file():
-        cached = _read_verified(path, key, len(texts))
-        if cached is not None:
-            log.info("item embedding cache hit: %s (%d x %d)", path, *cached.shape)
-            return cached, True
-    log.info("item embedding cache miss: encoding %d texts with %s", len(texts), key.model)
-    from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
-
-    encoder_kwargs = {k: v for k, v in encoder_cfg.items() if k != "_target_"}
-    encoder = TextEncoder(**encoder_kwargs).to(device)
-    embeddings = encoder.encode(texts, batch_size=batch_size)
-    _write_atomic(path, embeddings, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):  # a second job waits here, then reads what the first one wrote
+        if path.is_file():
+            cached = _read_verified(path, key, len(texts))
+            if cached is not None:
+                log.info("item embedding cache hit: %s (%d x %d)", path, *cached.shape)
+                return cached, True
+        embeddings = _encode_in_parts(encoder_cfg, texts, key, path, batch_size, device)
+        _write_atomic(path, embeddings, key)
+        PartialEncoding(path).remove()
     log.info("item embeddings cached at %s", path)
     return embeddings, False
 
 
-def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> torch.Tensor | None:
-    """Return the stored matrix only if its metadata matches the key; a stale or torn file is re-encoded."""
-    try:
-        from safetensors import safe_open
+def _encode_in_parts(
+    encoder_cfg: dict, texts: Sequence[str], key: EmbeddingKey, path: Path, batch_size: int, device
+) -> torch.Tensor:
+    from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
 
+    partial = PartialEncoding(path)
+    done = partial.load(key.digest(), len(texts))
+    skip = frozenset(int(r) for rows in done for r in rows)
+    log.info(
+        "item embedding cache miss: encoding %d texts with %s%s",
+        len(texts) - len(skip),
+        key.model,
+        f" ({len(skip)} already encoded by an earlier run)" if skip else "",
+    )
+    encoder = TextEncoder(**{k: v for k, v in encoder_cfg.items() if k != "_target_"}).to(device)
+    ids = encoder.tokenize(texts)["input_ids"]
+    if encoder.truncated:
+        log.warning(
+            "%d of %d item texts (%.1f%%) were cut at model.encoder.max_length=%d tokens",
+            encoder.truncated,
+            len(texts),
+            100 * encoder.truncated / max(len(texts), 1),
+            encoder.max_length,
+        )
+    out = torch.empty(len(texts), encoder.dim)
+    for rows, vectors in done.items():
+        out[torch.tensor(rows)] = vectors
+    from lmrec.runtime.progress import progress_bar
+
+    with (
+        torch.inference_mode(),
+        progress_bar("encoding item texts", len(texts), unit="texts", completed=len(skip)) as advance,
+    ):
+        for rows, vectors in encoder.batches(ids, batch_size, skip):
+            out[torch.tensor(rows)] = vectors
+            partial.add(key.digest(), rows, vectors)
+            advance(len(rows))
+    partial.flush(key.digest())
+    return out
+
+
+def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> torch.Tensor | None:
+    """The stored matrix, only if its key and its content hash match; otherwise the file is removed."""
+    try:
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}
         tensor = load_file(str(path))["embeddings"]
     except Exception as err:  # a damaged file is a cache miss, not a crash
-        log.warning("ignoring unreadable embedding cache %s: %s", path, err)
+        log.warning("removing unreadable embedding cache %s: %s", path, err)
+        path.unlink(missing_ok=True)
         return None
     if meta.get("key") != json.dumps(asdict(key), sort_keys=True) or tensor.shape[0] != num_texts:
         log.warning("embedding cache %s does not match its key; re-encoding", path)
+        return None
+    if meta.get("sha256") != tensor_sha256(tensor):
+        log.warning("embedding cache %s fails its content check (damaged file); removing it and re-encoding", path)
+        path.unlink(missing_ok=True)
         return None
     return tensor
 
 
 def _write_atomic(path: Path, embeddings: torch.Tensor, key: EmbeddingKey) -> None:
+    embeddings = embeddings.contiguous()
+    metadata = {"key": json.dumps(asdict(key), sort_keys=True), "sha256": tensor_sha256(embeddings)}
     with atomic_path(path) as tmp:
-        save_file(
-            {"embeddings": embeddings.contiguous()}, str(tmp), metadata={"key": json.dumps(asdict(key), sort_keys=True)}
-        )
+        save_file({"embeddings": embeddings}, str(tmp), metadata=metadata)

@@ -17,10 +17,19 @@ from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
 
-def transformer_layers(model: nn.Module) -> nn.ModuleList | None:
-    """The stack of transformer blocks of a BERT-family model (`encoder.layer`), or None for other shapes."""
+def bert_layers(model: nn.Module) -> nn.ModuleList | None:
+    """The stack of transformer blocks of a BERT-family model (`encoder.layer`), or None for other shapes: the
+    only shape the two-part run below supports (a decoder's blocks also need rotary positions and a causal mask)."""
     layers = getattr(getattr(model, "encoder", None), "layer", None)
     return layers if isinstance(layers, nn.ModuleList) else None
+
+
+def transformer_layers(model: nn.Module) -> nn.ModuleList | None:
+    """The stack of transformer blocks: BERT `encoder.layer`, Llama/Mistral/Qwen `layers`, GPT-2 `h`."""
+    for layers in (bert_layers(model), getattr(model, "layers", None), getattr(model, "h", None)):
+        if isinstance(layers, nn.ModuleList):
+            return layers
+    return None
 
 
 def _mask(model: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
@@ -31,7 +40,7 @@ def run_bottom(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.
     """Hidden states after the embeddings and the lowest `depth` layers (what `output_hidden_states[depth]` is)."""
     hidden = model.embeddings(input_ids=input_ids)
     mask = _mask(model, hidden, attention_mask)
-    for layer in transformer_layers(model)[:depth]:
+    for layer in bert_layers(model)[:depth]:
         hidden = layer(hidden, mask)
     return hidden
 
@@ -39,7 +48,7 @@ def run_bottom(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.
 def run_top(model: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor, depth: int) -> torch.Tensor:
     """The last hidden state, from the states after layer `depth` (layers `depth`.. run, with gradients)."""
     mask = _mask(model, hidden, attention_mask)
-    for layer in transformer_layers(model)[depth:]:
+    for layer in bert_layers(model)[depth:]:
         hidden = layer(hidden, mask)
     return hidden
 

@@ -3,26 +3,87 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
+from lmrec.encoders.pooling import POOLINGS
+from lmrec.encoders.resolve import EncoderFiles
 from lmrec.errors import ConfigError
 
-POOLINGS = ("mean", "cls")
+DTYPES = ("float32", "bfloat16", "float16")
+QUANTIZATIONS = ("4bit", "8bit")
 
 
-def check_encoder_options(pooling: str, max_length: int) -> None:
+def check_encoder_options(
+    pooling: str,
+    max_length: int,
+    *,
+    dtype: str = "float32",
+    quantization: str | None = None,
+    layer: int | None = None,
+    prompt: str | None = None,
+) -> None:
+    """The one check of `model.encoder`'s values (its batch size is checked by `encoders.build`)."""
     if pooling not in POOLINGS:
-        raise ConfigError(f"model.encoder.pooling={pooling!r}; expected one of {POOLINGS}")
-    if int(max_length) < 2:
-        raise ConfigError(f"model.encoder.max_length={max_length}; expected at least 2")
+        raise ConfigError(f"model.encoder.pooling={pooling!r}; expected one of {', '.join(POOLINGS)}")
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ConfigError(f"model.encoder.max_length={max_length!r}; expected a whole number of tokens, at least 2")
+    if dtype not in DTYPES:
+        raise ConfigError(f"model.encoder.dtype={dtype!r}; expected one of {', '.join(DTYPES)}")
+    if quantization is not None:
+        check_quantization(quantization)
+    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):
+        raise ConfigError(f"model.encoder.layer={layer!r}; expected a hidden-layer index (-1 = last) or null")
+    if prompt is not None and (not isinstance(prompt, str) or prompt.count("{text}") != 1):
+        raise ConfigError(
+            f"model.encoder.prompt={prompt!r}; expected a string with exactly one {{text}}, e.g. "
+            "'This item: \"{text}\" means in one word:'"
+        )
 
 
-def encoder_width(model_dir: Path) -> int:
-    """The encoder's output width from its config.json, without importing transformers."""
-    config = json.loads((Path(model_dir) / "config.json").read_text())
-    for key in ("hidden_size", "d_model", "dim"):
+def check_encoder_config(options: Mapping[str, Any]) -> None:
+    """`check_encoder_options` over a `model.encoder` mapping (its missing keys take the defaults)."""
+    check_encoder_options(
+        options.get("pooling", "mean"),
+        options.get("max_length", 128),
+        dtype=options.get("dtype") or "float32",
+        quantization=options.get("quantization"),
+        layer=options.get("layer"),
+        prompt=options.get("prompt"),
+    )
+
+
+def check_quantization(quantization: str) -> None:
+    """4-/8-bit weights need bitsandbytes and a CUDA GPU: say so before anything is loaded."""
+    if quantization not in QUANTIZATIONS:
+        raise ConfigError(f"model.encoder.quantization={quantization!r}; expected null, 4bit or 8bit")
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"model.encoder.quantization={quantization} needs a CUDA GPU (bitsandbytes); none is here")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(
+            f"model.encoder.quantization={quantization} needs the bitsandbytes package: pip install 'lmrec[quant]'"
+        )
+
+
+def encoder_width(files: EncoderFiles) -> int:
+    """The encoder's output width from its config.json or GGUF header, without importing transformers."""
+    if files.gguf_file:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(files.folder / files.gguf_file)
+        arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
+        field = reader.fields.get(f"{arch}.embedding_length")
+        if field is None:
+            raise ConfigError(f"{files.folder / files.gguf_file}: no {arch}.embedding_length in the GGUF header")
+        return int(field.parts[-1][0])
+    config = json.loads((files.folder / "config.json").read_text())
+    for key in ("hidden_size", "d_model", "dim", "n_embd"):
         if isinstance(config.get(key), int):
             return int(config[key])
     from transformers import AutoConfig  # unusual config layouts: let transformers resolve the alias
 
-    return int(AutoConfig.from_pretrained(model_dir).hidden_size)
+    return int(AutoConfig.from_pretrained(files.folder).hidden_size)

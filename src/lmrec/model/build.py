@@ -14,8 +14,8 @@ from torch import nn
 from lmrec.config.instantiate import instantiate_checked, instantiate_with, target_parameters
 from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.build import build_tuning, encoder_options, frozen_text_embeddings, tuned_text_source
-from lmrec.encoders.options import check_encoder_options, encoder_width
-from lmrec.encoders.resolve import resolve_model_dir
+from lmrec.encoders.options import check_encoder_config, encoder_width
+from lmrec.encoders.resolve import encoder_files
 from lmrec.encoders.text_sources import FrozenTextTable
 from lmrec.errors import ConfigError
 from lmrec.model.baselines.base import FittedBaseline
@@ -68,8 +68,8 @@ def text_width(cfg: DictConfig, text_embeddings: torch.Tensor | None) -> int:
     encoder_options(cfg.model.encoder)  # its batch size is checked before any encoder work
     if text_embeddings is not None:
         return int(text_embeddings.shape[1])
-    check_encoder_options(cfg.model.encoder.pooling, cfg.model.encoder.max_length)
-    return encoder_width(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
+    check_encoder_config(cfg.model.encoder)
+    return encoder_width(encoder_files(cfg.model.encoder))
 
 
 def build_components(cfg: DictConfig, context: BuildContext) -> dict[str, nn.Module]:

@@ -14,32 +14,55 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 log = logging.getLogger(__name__)
 
 
+class RateColumn(ProgressColumn):
+    """Units per second (texts/s while encoding): what tells a user whether a catalogue takes minutes or hours."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Any) -> Text:
+        return Text(f"{task.speed:.1f} {self.unit}/s" if task.speed else "")
+
+
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """Yield an `advance(n)` callable that reports progress on `total` units of work."""
+def progress_bar(
+    description: str, total: int, enabled: bool = True, unit: str = "items", completed: int = 0
+) -> Iterator[Callable[[int], None]]:
+    """Yield an `advance(n)` callable that reports progress on `total` units of work (`completed` already done,
+    e.g. by an earlier run that was stopped), with the rate and the estimated time left."""
     if not enabled:
         yield lambda n: None
         return
     if not sys.stderr.isatty():
-        done = [0, 0]  # units done, tenths reported
+        start, done = time.monotonic(), [completed, completed * 10 // max(total, 1)]  # units done, tenths reported
 
         def advance(n: int) -> None:
             done[0] += n
             tenth = done[0] * 10 // max(total, 1)
             if tenth > done[1]:
                 done[1] = tenth
-                log.info("%s: %d/%d", description, done[0], total)
+                rate = (done[0] - completed) / max(time.monotonic() - start, 1e-9)
+                left = (total - done[0]) / rate if rate > 0 else float("nan")
+                log.info("%s: %d/%d, %.1f %s/s, %.0f s left", description, done[0], total, rate, unit, left)
 
         yield advance
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(unit),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, transient=True) as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(description, total=total, completed=completed)
         yield lambda n: progress.advance(task, n)
 
 

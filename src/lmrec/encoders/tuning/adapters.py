@@ -9,6 +9,10 @@ model is exactly the pretrained one until training moves it.
 In BERT-family code both places are modules with a `dense` projection followed by dropout, a residual and a
 `LayerNorm` (BertSelfOutput and BertOutput); the adapter hangs off that `dense` layer as a child module and a
 forward hook applies it to the projection's output, so the model's own code and weight names stay untouched.
+
+Decoder LMs place the same two projections before their residual sums (Llama, Mistral, Qwen: `self_attn.o_proj`
+and `mlp.down_proj`; GPT-2: `attn.c_proj` and `mlp.c_proj`), so the adapters hang off those. Their norms come
+before each block (pre-norm), so `train_layer_norm` applies to BERT-family models only.
 """
 
 from __future__ import annotations
@@ -50,15 +54,32 @@ def _apply_adapter(module: nn.Module, args: tuple, output: torch.Tensor) -> torc
     return module.adapter(output)
 
 
-def adapter_sites(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(name, block) for every attention-output and feed-forward-output block: a `dense` plus a `LayerNorm`."""
-    return [
-        (name, module)
+#: The attention-output and feed-forward-output projections of decoder blocks, by their module names.
+DECODER_PROJECTIONS = ("self_attn.o_proj", "mlp.down_proj", "attn.c_proj", "mlp.c_proj")
+
+
+def adapter_sites(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None]]:
+    """(name, output projection, its post-LayerNorm or None) for every attention-output and feed-forward-output
+    block: BERT's `dense` + `LayerNorm` pairs, or else a decoder's output projections."""
+    bert = [
+        (name, module.dense, module.LayerNorm)
         for name, module in model.named_modules()
         if isinstance(getattr(module, "dense", None), nn.Linear)
         and isinstance(getattr(module, "LayerNorm", None), nn.LayerNorm)
         and ".layer." in f".{name}."
     ]
+    if bert:
+        return bert
+    return [
+        (name, module, None)
+        for name, module in model.named_modules()
+        if name.endswith(DECODER_PROJECTIONS) and getattr(module, "weight", None) is not None
+    ]
+
+
+def _output_width(projection: nn.Module) -> int:
+    """nn.Linear's out_features, or GPT-2's Conv1D width (`nf`, its weight is stored transposed)."""
+    return int(getattr(projection, "out_features", None) or projection.nf)
 
 
 class BottleneckAdapters(Tuning):
@@ -81,13 +102,16 @@ class BottleneckAdapters(Tuning):
         sites = adapter_sites(model)
         if not sites:
             raise ConfigError(
-                f"{type(model).__name__} has no BERT-style output blocks (dense + LayerNorm) for adapters"
+                f"{type(model).__name__} has no output projections for adapters (BERT dense + LayerNorm, or a "
+                f"decoder's {' / '.join(DECODER_PROJECTIONS)})"
             )
-        for _, block in sites:
-            width = block.dense.out_features
-            block.dense.adapter = Bottleneck(width, max(1, width // self.reduction_factor), self.activation)
-            block.dense.register_forward_hook(_apply_adapter)
-            block.LayerNorm.requires_grad_(self.train_layer_norm)
+        for _, projection, layer_norm in sites:
+            width = _output_width(projection)
+            bottleneck = Bottleneck(width, max(1, width // self.reduction_factor), self.activation)
+            projection.adapter = bottleneck.to(projection.weight.dtype)
+            projection.register_forward_hook(_apply_adapter)
+            if layer_norm is not None:
+                layer_norm.requires_grad_(self.train_layer_norm)
         return model
 
     def export(self, model: nn.Module, folder: Path, *, base_name: str, merge: bool = False) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from lmrec.encoders.layer_cache import transformer_layers
+from lmrec.encoders.layer_cache import bert_layers, transformer_layers
 from lmrec.encoders.tuning.base import Tuning, freeze, freeze_unused_pooler
 from lmrec.errors import ConfigError
 
@@ -54,7 +54,8 @@ class PartialTuning(Tuning):
         layers = transformer_layers(model)
         if layers is None:
             raise ConfigError(
-                f"{type(model).__name__} has no encoder.layer stack; partial tuning needs a BERT-family model"
+                f"{type(model).__name__} has no stack of transformer blocks (encoder.layer, layers or h) for "
+                "partial tuning to split"
             )
         depth = self.frozen_layers + len(layers) if self.frozen_layers < 0 else self.frozen_layers
         if not 0 <= depth <= len(layers):
@@ -62,7 +63,9 @@ class PartialTuning(Tuning):
                 f"model.tuning.frozen_layers={self.frozen_layers} but the encoder has {len(layers)} layers; "
                 f"expected {-len(layers)} to {len(layers)}"
             )
-        self.cached_depth = depth if self.freeze_embeddings and self.cache_frozen_layers else None
+        # The frozen bottom's output is cached for BERT-family stacks only (lmrec.encoders.layer_cache).
+        cacheable = self.freeze_embeddings and self.cache_frozen_layers and bert_layers(model) is not None
+        self.cached_depth = depth if cacheable else None
         FullTuning().apply(model)
         if self.freeze_embeddings:
             freeze(model.embeddings if hasattr(model, "embeddings") else model.get_input_embeddings())
