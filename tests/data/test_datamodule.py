@@ -99,3 +99,25 @@ def test_loaders_serve_their_own_split(bundled_data, tmp_path):
         assert sorted(zip(batch["users"].tolist(), batch["items"].tolist(), strict=True)) == sorted(
             zip(part["user_idx"].tolist(), part["item_idx"].tolist(), strict=True)
         )
+
+
+def test_data_card_figures_match_a_direct_count_of_the_files(bundled_data):
+    module = RecDataModule(MovieLensLatest(bundled_data), split={"strategy": "cold_items", "cold_share": 0.1})
+    card = module.data_card()
+    fig = card["figures"]
+    ratings = pd.read_csv(bundled_data / "ratings.csv")
+    movies = pd.read_csv(bundled_data / "movies.csv")
+    per_user = ratings.groupby("userId").size()
+    per_item = ratings.groupby("movieId").size().reindex(movies["movieId"], fill_value=0)
+    assert fig["interactions_per_user"]["median"] == per_user.median() and fig["interactions_per_user"]["max"] == 2698
+    assert fig["interactions_per_item"]["mean"] == pytest.approx(per_item.mean())
+    assert fig["items_without_interactions"] == int((per_item == 0).sum()) == 18
+    words = [len(text.split()) for text in module.item_texts]
+    assert fig["text_length_unit"] == "words" and fig["text_length"]["max"] == max(words)
+    frame = module.data.interactions
+    train_items = set(frame.loc[frame["split"] == 0, "item_idx"])
+    test_items = set(frame.loc[frame["split"] == 2, "item_idx"])
+    assert fig["splits"]["test"]["cold_items"] == len(test_items - train_items) >= round(0.05 * 9724)
+    assert fig["splits"]["train"]["cold_items"] == 0
+    assert card["protocol"]["split"] == "cold_items" and card["protocol"]["split_options"]["cold_share"] == 0.1
+    assert card["protocol"]["source"]["source"] == "lmrec.data.sources.movielens.MovieLensLatest"

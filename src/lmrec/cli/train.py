@@ -19,14 +19,18 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
+from torch import nn
 
 from lmrec.cli.components import build_data, build_trainer, seed_run
+from lmrec.cli.data import data_card
 from lmrec.cli.entry import entry_point
 from lmrec.config.instantiate import instantiate_checked
 from lmrec.config.location import CONFIG_PATH
+from lmrec.data.card import publish_card
 from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.build import build_tuning
-from lmrec.encoders.resolve import count_parameters, resolve_model_dir
+from lmrec.encoders.resolve import count_parameters, encoder_files
+from lmrec.encoders.text_sources import FrozenTextTable
 from lmrec.errors import MissingInputError
 from lmrec.model.baselines.module import BaselineModule
 from lmrec.model.build import baseline_trainer_options, build_model, is_baseline, uses_text
@@ -89,6 +93,8 @@ def setup(cfg: DictConfig, output_dir: Path) -> TrainingRun:
     run.counts, run.stats = parameter_counts(cfg, model), datamodule.statistics()
     for logger in loggers:
         logger.log_hyperparams({"params": run.counts, "data_stats": run.stats})
+    if trainer.is_global_zero:  # the data card (figures + protocol) into the run folder and the W&B run
+        publish_card(output_dir, data_card(cfg, datamodule), loggers)
     log.info("parameters: %s", run.counts)
     log.info("data: %s", run.stats)
     return run
@@ -114,7 +120,7 @@ def parameter_counts(cfg: DictConfig, model: RecommenderModule | BaselineModule)
     part of the cost."""
     counts = model.parameter_counts()
     if uses_text(cfg) and build_tuning(cfg.model).caches_embeddings:
-        encoder = count_parameters(resolve_model_dir(cfg.model.encoder.name_or_path, cfg.model.encoder.get("revision")))
+        encoder = count_parameters(encoder_files(cfg.model.encoder))
         total = counts["total"] + encoder
         counts |= {"encoder_frozen": encoder, "total": total, "trainable_pct": 100 * counts["trainable"] / total}
     return counts
@@ -149,6 +155,14 @@ def best_score(trainer: pl.Trainer) -> float | None:
 
 
 # -- record --------------------------------------------------------------------------------------------------------
+def encoding_report(model: nn.Module) -> dict[str, Any] | None:
+    """What encoding the catalogue cost (seconds, texts/s, peak memory, width), for a frozen text encoder."""
+    for module in model.modules():
+        if isinstance(module, FrozenTextTable) and module.encoding:
+            return {**module.encoding, "width": module.dim}
+    return None
+
+
 def record(run: TrainingRun, metrics: dict[str, float]) -> None:
     """metrics.json, run.json and the W&B summary, written by rank zero."""
     cfg, trainer = run.cfg, run.trainer
@@ -172,6 +186,7 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
                 "data_dropped_rows": data.dropped,
                 "epochs": trainer.current_epoch,
                 "seconds": time.perf_counter() - run.started,
+                "encoding": encoding_report(run.model),
                 "provenance": run.provenance,
                 **run.monitor.summary(),
             },

@@ -13,11 +13,15 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lmrec.data.batches import identity_collate
+from lmrec.data.card import make_card
+from lmrec.data.filters import check_filter_options
 from lmrec.data.interactions import SPLITS, InteractionSplits
 from lmrec.data.processed import ProcessedData, load_processed
+from lmrec.data.protocol import check_train_inputs, pair_keys
 from lmrec.data.sources.base import Source
 from lmrec.data.sparse import CSRMatrix
 from lmrec.data.splits import check_split_options
+from lmrec.data.stats import TokenCounter, dataset_figures
 from lmrec.data.texts import validate_template
 from lmrec.errors import ConfigError
 
@@ -49,6 +53,9 @@ class RecDataModule(pl.LightningDataModule):
         drop_invalid: bool = False,
         verify_checksums: bool = True,
         max_users: int | None = None,
+        implicit: dict | None = None,
+        kcore: dict | None = None,
+        filters: dict | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1 or eval_batch_size < 1:
@@ -56,6 +63,7 @@ class RecDataModule(pl.LightningDataModule):
         if max_users is not None and int(max_users) < 1:
             raise ConfigError(f"data.max_users={max_users}; expected a positive number of users, or null for all")
         text, split = dict(text or {}), dict(split or {})
+        implicit, kcore, filters = dict(implicit or {}), dict(kcore or {}), dict(filters or {})
         self.source = source
         self.task = task
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -70,11 +78,23 @@ class RecDataModule(pl.LightningDataModule):
             "seed": int(seed),
             "drop_invalid": bool(drop_invalid),
             "max_users": int(max_users) if max_users is not None else None,
+            "implicit_threshold": _optional_float(implicit.get("threshold")),
+            "kcore": [int(kcore.get("user") or 0), int(kcore.get("item") or 0)],
+            "min_text_words": int(filters.get("min_text_words") or 0),
+            "require_text": bool(filters.get("require_text", False)),
+            "split_options": {
+                "cut": [float(c) for c in split["cut"]] if split.get("cut") is not None else None,
+                "cold_share": float(split.get("cold_share", 0.2)),
+                "cold_profile": int(split.get("cold_profile") or 0),
+                "max_history": int(split["max_history"]) if split.get("max_history") is not None else None,
+            },
         }
         validate_template(self.options["template"], source.item_fields, source.name)
-        check_split_options(self.options["split"], self.options["ratios"])
+        check_split_options(self.options["split"], self.options["ratios"], **self.options["split_options"])
+        check_filter_options(self.options["implicit_threshold"], *self.options["kcore"], self.options["min_text_words"])
         self.data: ProcessedData | None = None
         self.splits: InteractionSplits | None = None
+        self._history: CSRMatrix | None = None
 
     # -- loading --------------------------------------------------------------------------------------------
     def prepare(self) -> ProcessedData:
@@ -115,7 +135,11 @@ class RecDataModule(pl.LightningDataModule):
     def train_history(self) -> CSRMatrix:
         """Each user's training items: what a history user tower may see (never validation or test)."""
         self.prepare()
-        return self.splits.matrix("train")
+        if self._history is None:  # built and checked once: several towers and masks may ask for it
+            history = self.splits.matrix("train")
+            check_train_history(history, self.splits)
+            self._history = history
+        return self._history
 
     def statistics(self) -> dict[str, float]:
         """What a reader needs to judge a result: size, sparsity, and how long the item texts are."""
@@ -131,6 +155,17 @@ class RecDataModule(pl.LightningDataModule):
             "text_words_mean": float(words.mean()) if len(words) else 0.0,
             "text_words_max": int(words.max()) if len(words) else 0,
         }
+
+    def protocol(self) -> dict[str, Any]:
+        """The options that shaped the processed tables (for the data card and run records)."""
+        return {"source": self.source.identity(), **self.options}
+
+    def data_card(
+        self, count_tokens: TokenCounter | None = None, tokenizer: str | None = None, max_length: int | None = None
+    ) -> dict[str, Any]:
+        """The data card (figures + protocol) of the prepared data; text lengths in tokens when a counter is given,
+        else in words."""
+        return make_card(dataset_figures(self.prepare(), count_tokens, tokenizer, max_length), self.protocol())
 
     # -- Lightning hooks ------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -177,3 +212,18 @@ class RecDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def check_train_history(history: CSRMatrix, splits: InteractionSplits) -> None:
+    """Leakage guard on what a history tower reads: exactly the training pairs, no validation or test pair."""
+    n = splits.num_items
+    train_users, train_items, _ = splits.tensors("train")
+    held = [splits.tensors(s) for s in ("val", "test")]
+    held_keys = pair_keys(torch.cat([h[0] for h in held]).numpy(), torch.cat([h[1] for h in held]).numpy(), n)
+    check_train_inputs(
+        history.crow.numpy(), history.col.numpy(), pair_keys(train_users.numpy(), train_items.numpy(), n), held_keys, n
+    )

@@ -21,6 +21,9 @@ class InteractionSplits:
 
     def __init__(self, data: ProcessedData) -> None:
         self.num_users, self.num_items = data.num_users, data.num_items
+        # The dataset's id of each user / item index: what tasks map their own id-keyed inputs onto (impressions).
+        self.user_ids = data.users["user_id"].to_numpy()
+        self.item_ids = data.items["item_id"].to_numpy()
         frame = data.interactions
         self._tensors = {}
         for name, code in SPLIT_CODES.items():
