@@ -16,7 +16,7 @@ GROUP_OPTIONS = {
     "model/item_tower": ["text", "id", "hybrid"],
     "model/user_tower": ["id", "history"],
     "model/head": ["dot", "mlp"],
-    "model/encoder": ["minilm", "bert_base"],
+    "model/encoder": ["minilm", "bert_base", "mpnet_base", "gemma3_270m", "smollm2_135m"],
     "task": ["rating", "ranking"],
     "data": ["movielens_small", "movielens_100k"],
     "trainer": ["default", "cpu", "gpu", "ddp", "ddp_sim"],

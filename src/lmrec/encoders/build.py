@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from lmrec.config.instantiate import instantiate_checked
-from lmrec.encoders.embedding_cache import load_or_encode
+from lmrec.encoders.embedding_cache import cached_embeddings
 from lmrec.encoders.text_sources import TunedTextEncoder
 from lmrec.encoders.tuning.base import Tuning
 from lmrec.encoders.tuning.modes import FrozenTuning
@@ -44,13 +44,13 @@ def build_tuning(model_cfg: DictConfig) -> Tuning:
 
 def frozen_text_embeddings(
     encoder_cfg: DictConfig, texts: Sequence[str], template_id: str, cache_dir: Path | None, device: str
-) -> torch.Tensor:
-    """The frozen encoder's vector for every item text, from the on-disk cache or encoded once."""
+) -> tuple[torch.Tensor, dict]:
+    """The frozen encoder's vector for every item text, from the on-disk cache or encoded once, and the encoding's
+    report (`cached_embeddings`)."""
     if cache_dir is None:
         raise ConfigError("paths.cache_dir is empty; the frozen text tower needs a cache folder for item embeddings")
     options, batch_size = encoder_options(encoder_cfg)
-    embeddings, _ = load_or_encode(options, texts, template_id, cache_dir, batch_size, device)
-    return embeddings
+    return cached_embeddings(options, texts, template_id, cache_dir, batch_size, device)
 
 
 def build_tuned_encoder(encoder_cfg: DictConfig, tuning: Tuning) -> TextEncoder:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from lmrec.atomic import atomic_path
 from lmrec.encoders.partial_parts import PartialEncoding
 from lmrec.encoders.resolve import canonical_name, encoder_files, tokenizer_fingerprint, weights_fingerprint
+from lmrec.runtime.resources import peak_memory_mb, reset_peak_memory
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,20 @@ def load_or_encode(
     device: str | torch.device = "cpu",
 ) -> tuple[torch.Tensor, bool]:
     """Item embeddings for `texts` (one row per text) and whether they came from the cache."""
+    embeddings, report = cached_embeddings(encoder_cfg, texts, template, cache_dir, batch_size, device)
+    return embeddings, bool(report["cache_hit"])
+
+
+def cached_embeddings(
+    encoder_cfg: dict,
+    texts: Sequence[str],
+    template: str,
+    cache_dir: Path,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> tuple[torch.Tensor, dict]:
+    """Item embeddings and the encoding's report: what it cost when the entry was built (seconds, texts/s, peak
+    memory, device), kept in the entry so a cache hit still reports it, and whether this call hit the cache."""
     key = embedding_key(encoder_cfg, texts, template)
     path = Path(cache_dir) / "item_embeddings" / f"{key.digest()}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,18 +118,30 @@ def load_or_encode(
         if path.is_file():
             cached = _read_verified(path, key, len(texts))
             if cached is not None:
-                log.info("item embedding cache hit: %s (%d x %d)", path, *cached.shape)
-                return cached, True
-        embeddings = _encode_in_parts(encoder_cfg, texts, key, path, batch_size, device)
-        _write_atomic(path, embeddings, key)
+                log.info("item embedding cache hit: %s (%d x %d)", path, *cached[0].shape)
+                return cached[0], {**cached[1], "cache_hit": True}
+        reset_peak_memory(torch.device(device))
+        started = time.perf_counter()
+        embeddings, resumed = _encode_in_parts(encoder_cfg, texts, key, path, batch_size, device)
+        seconds = time.perf_counter() - started
+        report = {
+            "encode_seconds": round(seconds, 3),
+            "texts_per_second": round((len(texts) - resumed) / max(seconds, 1e-9), 2),
+            "encode_peak_memory_mb": round(peak_memory_mb(torch.device(device)), 1),
+            "encode_device": str(device),
+            "texts": len(texts),
+            "resumed_texts": resumed,
+        }
+        _write_atomic(path, embeddings, key, report)
         PartialEncoding(path).remove()
-    log.info("item embeddings cached at %s", path)
-    return embeddings, False
+    log.info("item embeddings cached at %s (%.1f texts/s)", path, report["texts_per_second"])
+    return embeddings, {**report, "cache_hit": False}
 
 
 def _encode_in_parts(
     encoder_cfg: dict, texts: Sequence[str], key: EmbeddingKey, path: Path, batch_size: int, device
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, int]:
+    """The matrix, and how many of its rows an earlier, stopped run had already encoded."""
     from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
 
     partial = PartialEncoding(path)
@@ -149,10 +177,10 @@ def _encode_in_parts(
             partial.add(key.digest(), rows, vectors)
             advance(len(rows))
     partial.flush(key.digest())
-    return out
+    return out, len(skip)
 
 
-def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> torch.Tensor | None:
+def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> tuple[torch.Tensor, dict] | None:
     """The stored matrix, only if its key and its content hash match; otherwise the file is removed."""
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -169,11 +197,15 @@ def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> torch.Tenso
         log.warning("embedding cache %s fails its content check (damaged file); removing it and re-encoding", path)
         path.unlink(missing_ok=True)
         return None
-    return tensor
+    return tensor, json.loads(meta.get("report", "{}"))
 
 
-def _write_atomic(path: Path, embeddings: torch.Tensor, key: EmbeddingKey) -> None:
+def _write_atomic(path: Path, embeddings: torch.Tensor, key: EmbeddingKey, report: dict) -> None:
     embeddings = embeddings.contiguous()
-    metadata = {"key": json.dumps(asdict(key), sort_keys=True), "sha256": tensor_sha256(embeddings)}
+    metadata = {
+        "key": json.dumps(asdict(key), sort_keys=True),
+        "sha256": tensor_sha256(embeddings),
+        "report": json.dumps(report),
+    }
     with atomic_path(path) as tmp:
         save_file({"embeddings": embeddings}, str(tmp), metadata=metadata)

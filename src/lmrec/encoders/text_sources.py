@@ -25,9 +25,11 @@ class FrozenTextTable(nn.Module):
     a machine whose encoder would round differently.
     """
 
-    def __init__(self, embeddings: torch.Tensor) -> None:
+    def __init__(self, embeddings: torch.Tensor, encoding: dict | None = None) -> None:
         super().__init__()
         self.register_buffer("embeddings", embeddings.float().clone(), persistent=True)
+        # What encoding the catalogue cost (lmrec.encoders.embedding_cache.cached_embeddings), for run records.
+        self.encoding = dict(encoding or {})
 
     @property
     def dim(self) -> int:

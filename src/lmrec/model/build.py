@@ -112,11 +112,10 @@ def build_model(
             return tuned_text_source(cfg.model.encoder, cfg.model.tuning, tuning, datamodule.item_texts)
         if text_embeddings is not None:
             return FrozenTextTable(text_embeddings)
-        return FrozenTextTable(
-            frozen_text_embeddings(
-                cfg.model.encoder, datamodule.item_texts, datamodule.template_id, datamodule.cache_dir, device_of(cfg)
-            )
+        embeddings, report = frozen_text_embeddings(
+            cfg.model.encoder, datamodule.item_texts, datamodule.template_id, datamodule.cache_dir, device_of(cfg)
         )
+        return FrozenTextTable(embeddings, encoding=report)
 
     tuning_options = cfg.model.get("tuning") or {}
     return RecommenderModule(

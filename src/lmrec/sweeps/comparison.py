@@ -82,27 +82,37 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+def markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def write_comparison(sweep_dir: Path, rows: list[dict[str, Any]], name: str) -> tuple[Path, Path]:
+def write_comparison(
+    sweep_dir: Path, rows: list[dict[str, Any]], name: str, columns: tuple[str, ...] = COLUMNS
+) -> tuple[Path, Path]:
     """`<name>.csv` and `<name>.md` in the sweep folder, each written whole or not at all."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     csv_path, md_path = Path(sweep_dir) / f"{name}.csv", Path(sweep_dir) / f"{name}.md"
     with atomic_path(csv_path) as tmp:
         tmp.write_text(buffer.getvalue())
     with atomic_path(md_path) as tmp:
-        tmp.write_text(markdown_table(rows))
+        tmp.write_text(markdown_table(rows, columns))
     return csv_path, md_path
 
 
-def log_to_wandb(rows: list[dict[str, Any]], name: str, project: str, group: str, save_dir: Path) -> None:
+def log_to_wandb(
+    rows: list[dict[str, Any]],
+    name: str,
+    project: str,
+    group: str,
+    save_dir: Path,
+    columns: tuple[str, ...] = COLUMNS,
+    images: dict[str, Path] | None = None,
+) -> None:
     """The table as one W&B run of the sweep's group (offline without credentials, like every lmrec run)."""
     import wandb
 
@@ -118,12 +128,12 @@ def log_to_wandb(rows: list[dict[str, Any]], name: str, project: str, group: str
         mode="offline" if offline else "online",
         reinit="finish_previous",
     )
-    table = wandb.Table(columns=list(COLUMNS), data=[[row.get(c) for c in COLUMNS] for row in rows])
-    run.log({name: table})
+    table = wandb.Table(columns=list(columns), data=[[row.get(c) for c in columns] for row in rows])
+    run.log({name: table, **{key: wandb.Image(str(path)) for key, path in (images or {}).items()}})
     run.finish()
 
 
-def _wandb_group(sweep_dir: Path) -> str:
+def wandb_group_of(sweep_dir: Path) -> str:
     """The W&B group the jobs used, so the table lands beside their runs; the sweep folder name otherwise."""
     for config_file in sorted(Path(sweep_dir).glob(f"*/{CONFIG_FILE}")):
         try:
@@ -160,6 +170,6 @@ class ComparisonTable(Callback):
         print(f"{self.name} ({len(rows)} jobs), also in {csv_path}:\n{markdown_table(rows)}")
         if self.wandb_project:
             try:
-                log_to_wandb(rows, self.name, self.wandb_project, _wandb_group(sweep_dir), sweep_dir)
+                log_to_wandb(rows, self.name, self.wandb_project, wandb_group_of(sweep_dir), sweep_dir)
             except Exception as err:  # the table on disk is the result; a W&B hiccup must not hide it
                 log.warning("could not log %s to W&B: %s", self.name, err)
