@@ -56,6 +56,26 @@ def _as_text(values: list[Any]) -> list[str]:
     return out
 
 
+def _text(values: Any) -> pa.Array:
+    """A column as one Arrow string array: as read (`read_text_table(columnar=True)`), or from a list of strings
+    (pyarrow converts a list of str in C; anything else, e.g. JSON values, is spelled by `_as_text` first)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    try:
+        array = pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is None or array.null_count:
+        array = pa.array(_as_text(values), type=pa.string())
+    return array
+
+
+def _objects(array: pa.Array) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
 class RowChecks:
     """Row-level problems of one file, collected in check order; `resolve` raises or returns the rows to keep."""
 
@@ -114,42 +134,49 @@ class RowChecks:
     # -- typed columns ------------------------------------------------------------------------------------------
     def integers(self, name: str, what: str) -> np.ndarray:
         """An int64 column; empty and non-integer values are flagged as `invalid <name>`."""
-        values = _as_text(self.raw.columns[name])
-        arr = pa.array(values, type=pa.string())
+        arr = _text(self.raw.columns[name])
         ok = pc.match_substring_regex(arr, _INT_PATTERN).to_numpy(zero_copy_only=False)
-        parsed = pc.cast(pc.if_else(ok, arr, "0"), pa.int64()).to_numpy()
-        self.add(f"invalid {name}", name, ~ok, lambda i: f"expected {what}, got {describe(values[i])}")
+        parsed = pc.cast(pc.if_else(ok, arr, "0") if not ok.all() else arr, pa.int64()).to_numpy()
+        self.add(f"invalid {name}", name, ~ok, lambda i: f"expected {what}, got {describe(arr[i].as_py())}")
         return parsed
 
     def numbers(self, name: str, low: float | None = None, high: float | None = None) -> np.ndarray:
         """A float64 column; non-numbers (NaN included) are `invalid <name>`, values outside [low, high] (infinities
         included) `<name> out of range`."""
-        values = _as_text(self.raw.columns[name])
-        parsed = np.asarray(pd.to_numeric(np.asarray(values, dtype=object), errors="coerce"), dtype=np.float64)
+        arr = _text(self.raw.columns[name])
+        try:  # pyarrow parses a column of valid numbers in C; any other value and pandas decides, value by value
+            parsed = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            parsed = np.asarray(pd.to_numeric(_objects(arr), errors="coerce"), dtype=np.float64)
+
+        def values(i: int) -> str:
+            return arr[i].as_py()
+
         if low is not None and high is not None:
             expected = f"expected a number between {low} and {high}"
         else:
             expected = "expected a number"
-        self.add(f"invalid {name}", name, np.isnan(parsed), lambda i: f"{expected}, got {describe(values[i])}")
+        self.add(f"invalid {name}", name, np.isnan(parsed), lambda i: f"{expected}, got {describe(values(i))}")
         with np.errstate(invalid="ignore"):
             inside = np.isfinite(parsed)
             if low is not None:
                 inside &= parsed >= low
             if high is not None:
                 inside &= parsed <= high
-        self.add(f"{name} out of range", name, ~inside, lambda i: f"{expected}, got {values[i]!r}")
+        self.add(f"{name} out of range", name, ~inside, lambda i: f"{expected}, got {values(i)!r}")
         return parsed
 
     def choices(self, name: str, allowed: Sequence[str], what: str) -> np.ndarray:
         """A string column whose values must be one of `allowed` (e.g. genre flags "0"/"1")."""
-        values = np.asarray(_as_text(self.raw.columns[name]), dtype=object)
-        ok = np.isin(values, np.asarray(list(allowed), dtype=object))
+        arr = _text(self.raw.columns[name])
+        ok = pc.is_in(arr, value_set=pa.array(list(allowed), type=pa.string())).to_numpy(zero_copy_only=False)
+        values = _objects(arr)
         self.add(f"invalid {name}", name, ~ok, lambda i: f"expected {what}, got {describe(values[i])}")
         return values
 
     def strings(self, name: str, keep: np.ndarray | None) -> pd.Series:
         """The kept rows of a text column, as a str Series (JSON lists and numbers are spelled as JSON)."""
-        array = np.asarray(_as_text(self.raw.columns[name]), dtype=object)
+        array = _objects(_text(self.raw.columns[name]))
         return pd.Series(array if keep is None else array[keep], dtype=str)
 
     # -- relations between rows and tables -----------------------------------------------------------------------

@@ -8,7 +8,8 @@ row indices, line numbers and validation masks share one index space. Typing and
 Why not pandas' readers: their fast parsers cannot map a record back to its physical line when a quoted field
 spans lines (MovieLens titles), and they coerce or drop malformed rows instead of reporting them. Quoted CSV goes
 through the `csv` module (strict mode); unquoted layouts (MovieLens 100K's `|` and tab files, 1M's `::`) are split
-per line, which also handles multi-character delimiters that `csv` cannot.
+per line, which also handles multi-character delimiters that `csv` cannot. Callers that handle Arrow columns
+(`columnar=True`) get large files parsed by pyarrow where its result provably equals these readers' (`arrow_csv`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from lmrec.data.io.arrow_csv import split_with_arrow
 from lmrec.data.io.errors import DataValidationError
 
 __all__ = ["RawTable", "TextFormat", "read_json_lines", "read_text_table"]
@@ -41,6 +43,10 @@ class TextFormat:
         names: the column names when there is no header line.
         quoted: CSV quoting rules (a quoted field may hold the delimiter or span lines); False splits each line
             on the delimiter as it is.
+        free_column: unquoted files only: the one column whose values may themselves contain the delimiter (a
+            MovieLens 1M/10M title or tag holding ``::``). A line with more fields than columns gives the extra
+            ones back to this column, the columns before it taken from the left and those after it from the right,
+            so the value is read exactly as written.
     """
 
     delimiter: str = ","
@@ -48,6 +54,7 @@ class TextFormat:
     header: bool = True
     names: tuple[str, ...] = ()
     quoted: bool = True
+    free_column: str | None = None
 
     def __post_init__(self) -> None:
         if not self.delimiter:
@@ -56,6 +63,8 @@ class TextFormat:
             raise ValueError(f"quoted CSV needs a one-character delimiter, got {self.delimiter!r}")
         if not self.header and not self.names:
             raise ValueError("a file without a header line needs TextFormat.names")
+        if self.free_column is not None and self.quoted:
+            raise ValueError("TextFormat.free_column is for unquoted files (quoted CSV quotes such values instead)")
 
 
 @dataclass
@@ -68,7 +77,8 @@ class RawTable:
         lines: int64, the physical line on which each record starts (header = line 1).
         n_fields: int64, how many fields each record had (JSON lines: the width when the record parsed).
         bad_records: record index -> why the record could not be split (bad quoting, invalid JSON).
-        columns: required column name -> one value per record.
+        columns: required column name -> one value per record (a list; a pyarrow string array when read with
+            `read_text_table(..., columnar=True)`).
     """
 
     path: Path
@@ -83,12 +93,20 @@ class RawTable:
 
 
 def _read_text(path: Path, encoding: str, digests: dict[str, str] | None) -> str:
+    return _decode(path, _read_bytes(path, digests), encoding)
+
+
+def _read_bytes(path: Path, digests: dict[str, str] | None) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise DataValidationError(path, None, None, "file not found") from None
     if digests is not None and path.name not in digests:  # hash the bytes already in memory rather than re-reading
         digests[path.name] = hashlib.sha256(data).hexdigest()
+    return data
+
+
+def _decode(path: Path, data: bytes, encoding: str) -> str:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -117,11 +135,30 @@ def _check_required(path: Path, header: list[str], required: Sequence[str], *, h
 
 
 def read_text_table(
-    path: Path, fmt: TextFormat, required: Sequence[str], digests: dict[str, str] | None = None
+    path: Path,
+    fmt: TextFormat,
+    required: Sequence[str],
+    digests: dict[str, str] | None = None,
+    *,
+    columnar: bool = False,
 ) -> RawTable:
-    """Split a delimited file into the `required` string columns; records the file's digest into `digests`."""
+    """Split a delimited file into the `required` string columns; records the file's digest into `digests`.
+
+    `columnar`: the columns may come back as pyarrow string arrays instead of lists (`RowChecks` takes both), so
+    that a UTF-8 CSV with one record per line is parsed by pyarrow (`arrow_csv`): several times faster and a
+    sixth of the memory (also `::` files, and pure-ASCII files in any encoding). Records, lines and errors are the
+    same either way.
+    """
     path = Path(path)
-    text = _read_text(path, fmt.encoding, digests)
+    data = _read_bytes(path, digests)
+    if columnar:
+        fast = split_with_arrow(data, fmt, required, utf8=_encoding_name(fmt.encoding) == "UTF-8")
+        if fast is not None:
+            header, starts, arrays = fast
+            n_fields = np.full(len(starts), len(header), dtype=np.int64)
+            return RawTable(path, header, starts, n_fields, {}, dict(arrays))
+    text = _decode(path, data, fmt.encoding)
+    del data
     if fmt.quoted:
         header, rows, starts, bad = _split_quoted(path, text, fmt, required)
     else:
@@ -194,7 +231,17 @@ def _split_plain(
         if line.strip():
             rows.append(line.split(fmt.delimiter))
             starts.append(number)
+    if fmt.free_column is not None and fmt.free_column in header:
+        _rejoin_free_column(rows, len(header), header.index(fmt.free_column), fmt.delimiter)
     return header, rows, starts, {}
+
+
+def _rejoin_free_column(rows: list[list[str]], width: int, at: int, delimiter: str) -> None:
+    """Give a row's surplus fields back to column `at` (the delimiter was part of its value)."""
+    after = width - at - 1
+    for i, row in enumerate(rows):
+        if len(row) > width:
+            rows[i] = [*row[:at], delimiter.join(row[at : len(row) - after]), *row[len(row) - after :]]
 
 
 def read_json_lines(

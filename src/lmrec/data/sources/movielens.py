@@ -1,9 +1,14 @@
-"""MovieLens in the CSV layout of ml-latest-small (also ml-latest, 20M, 25M, 32M): ratings, movies, tags.
+"""MovieLens in the CSV layout shared by ml-latest-small, ml-latest, 20M, 25M and 32M: ratings, movies, tags, genome.
 
 Files: `ratings.csv` (userId,movieId,rating,timestamp), `movies.csv` (movieId,title,genres with `|` between
-genres), optional `tags.csv` (userId,movieId,tag,timestamp); UTF-8, one header row, titles may hold quoted commas
-and even line breaks. Item text fields: `title`, `genres` (", "-joined; empty for "(no genres listed)") and
-`tags` (the item's `max_tags` most frequent tags, lower-cased).
+genres), optional `tags.csv` (userId,movieId,tag,timestamp), and in 20M/25M optionally the tag genome
+(`genome-scores.csv`: movieId,tagId,relevance; `genome-tags.csv`: tagId,tag); UTF-8, one header row, titles may
+hold quoted commas and even line breaks. `links.csv` (IMDb/TMDb ids) carries no text and is not read.
+
+Item text fields: `title`, `genres` (", "-joined; empty for "(no genres listed)"), `tags` (the item's `max_tags`
+most frequent tags, lower-cased) and, with `genome=N`, `genome` (the item's N most relevant genome tags). User
+field with `max_user_tags=N`: `tags`, the N tags the user applied most often. The `.dat` releases (1M, 10M) reuse
+`top_tags` and `item_table` from here.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data.io.checks import RowChecks, take
-from lmrec.data.io.readers import TextFormat, read_text_table
+from lmrec.data.io.readers import RawTable, TextFormat, read_text_table
 from lmrec.data.sources.base import RatingScale, Source, SourceTables, interactions_from
+from lmrec.data.sources.movielens_genome import GENOME_FILES, genome_tags
+from lmrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 RATINGS_FILE, MOVIES_FILE, TAGS_FILE = "ratings.csv", "movies.csv", "tags.csv"
 NO_GENRES = "(no genres listed)"
 CSV = TextFormat()
+BASE_URL = "https://files.grouplens.org/datasets/movielens/"
 
 
 @dataclass
@@ -39,25 +47,58 @@ class MovieLensTables:
     dropped: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def movies_from(raw: RawTable, columns: tuple[str, str, str], drop_invalid: bool, dropped: dict) -> pd.DataFrame:
+    """item_id, title, genres (as written) from a movies file's (id, title, genres) columns; ids unique."""
+    id_col, title_col, genres_col = columns
+    checks = RowChecks(raw)
+    item_ids = checks.unique_ids(id_col, "an integer movie id")
+    keep = checks.resolve(drop_invalid, dropped)
+    return pd.DataFrame(
+        {
+            "item_id": take(item_ids, keep),
+            "title": checks.strings(title_col, keep),
+            "genres": checks.strings(genres_col, keep),
+        }
+    )
+
+
+def tags_from(
+    raw: RawTable, columns: tuple[str, str, str, str], known: np.ndarray, movies_file: str, drop_invalid: bool, dropped
+) -> pd.DataFrame:
+    """user_id, item_id, tag, timestamp from a tags file's columns; every tag names a movie of `movies_file`."""
+    user_col, item_col, tag_col, time_col = columns
+    checks = RowChecks(raw)
+    user_ids = checks.integers(user_col, "an integer user id")
+    item_ids = checks.integers(item_col, "an integer movie id")
+    timestamps = checks.integers(time_col, "an integer Unix timestamp")
+    checks.known(
+        item_col,
+        item_ids,
+        known,
+        "unknown item",
+        lambda i: f"unknown item: {item_col} {item_ids[i]} is not in {movies_file}",
+    )
+    keep = checks.resolve(drop_invalid, dropped)
+    return pd.DataFrame(
+        {
+            "user_id": take(user_ids, keep),
+            "item_id": take(item_ids, keep),
+            "tag": checks.strings(tag_col, keep),
+            "timestamp": take(timestamps, keep),
+        }
+    )
+
+
 def read_movielens_csv(
-    root: Path, scale: RatingScale, *, with_tags: bool = True, drop_invalid: bool = False
+    root: Path, scale: RatingScale, *, with_tags: bool = True, drop_invalid: bool = False, duplicates: str = "error"
 ) -> MovieLensTables:
     """Parse and validate the files; movies first, since ratings and tags must name a known movie."""
     root = Path(root)
     dropped: dict[str, dict[str, int]] = {}
-    raw = read_text_table(root / MOVIES_FILE, CSV, ("movieId", "title", "genres"))
-    checks = RowChecks(raw)
-    item_ids = checks.unique_ids("movieId", "an integer movie id")
-    keep = checks.resolve(drop_invalid, dropped)
-    movies = pd.DataFrame(
-        {
-            "item_id": take(item_ids, keep),
-            "title": checks.strings("title", keep),
-            "genres": checks.strings("genres", keep),
-        }
-    )
+    raw = read_text_table(root / MOVIES_FILE, CSV, ("movieId", "title", "genres"), columnar=True)
+    movies = movies_from(raw, ("movieId", "title", "genres"), drop_invalid, dropped)
     known = movies["item_id"].to_numpy()
-    raw = read_text_table(root / RATINGS_FILE, CSV, ("userId", "movieId", "rating", "timestamp"))
+    raw = read_text_table(root / RATINGS_FILE, CSV, ("userId", "movieId", "rating", "timestamp"), columnar=True)
     ratings = interactions_from(
         raw,
         ("userId", "movieId", "rating", "timestamp"),
@@ -67,32 +108,13 @@ def read_movielens_csv(
         drop_invalid,
         dropped,
         what=("an integer user id", "an integer movie id"),
+        duplicates=duplicates,
     )
-    tags = _read_tags(root / TAGS_FILE, known, drop_invalid, dropped) if with_tags else _empty_tags()
+    tags = _empty_tags()
+    if with_tags:
+        raw = read_text_table(root / TAGS_FILE, CSV, ("userId", "movieId", "tag", "timestamp"), columnar=True)
+        tags = tags_from(raw, ("userId", "movieId", "tag", "timestamp"), known, MOVIES_FILE, drop_invalid, dropped)
     return MovieLensTables(ratings=ratings, movies=movies, tags=tags, dropped=dropped)
-
-
-def _read_tags(path: Path, known: np.ndarray, drop_invalid: bool, dropped: dict[str, dict[str, int]]) -> pd.DataFrame:
-    checks = RowChecks(read_text_table(path, CSV, ("userId", "movieId", "tag", "timestamp")))
-    user_ids = checks.integers("userId", "an integer user id")
-    item_ids = checks.integers("movieId", "an integer movie id")
-    timestamps = checks.integers("timestamp", "an integer Unix timestamp")
-    checks.known(
-        "movieId",
-        item_ids,
-        known,
-        "unknown item",
-        lambda i: f"unknown item: movieId {item_ids[i]} is not in {MOVIES_FILE}",
-    )
-    keep = checks.resolve(drop_invalid, dropped)
-    return pd.DataFrame(
-        {
-            "user_id": take(user_ids, keep),
-            "item_id": take(item_ids, keep),
-            "tag": checks.strings("tag", keep),
-            "timestamp": take(timestamps, keep),
-        }
-    )
 
 
 def _empty_tags() -> pd.DataFrame:
@@ -100,19 +122,20 @@ def _empty_tags() -> pd.DataFrame:
     return pd.DataFrame({"user_id": empty, "item_id": empty, "tag": pd.Series([], dtype=str), "timestamp": empty})
 
 
-def top_tags(tags: pd.DataFrame, max_tags: int) -> dict[int, str]:
-    """Each item's most frequent tags (case-insensitive; ties broken alphabetically for reproducibility)."""
+def top_tags(tags: pd.DataFrame, max_tags: int, by: str = "item_id") -> dict[int, str]:
+    """Each item's (or, with `by="user_id"`, each user's) most frequent tags, case-insensitive, ", "-joined; ties
+    broken alphabetically so the text is reproducible."""
     if max_tags <= 0 or tags.empty:
         return {}
-    frame = pd.DataFrame({"item_id": tags["item_id"], "tag": tags["tag"].str.strip().str.lower()})
+    frame = pd.DataFrame({by: tags[by], "tag": tags["tag"].str.strip().str.lower()})
     frame = frame[frame["tag"] != ""]
-    counts = frame.groupby(["item_id", "tag"]).size().reset_index(name="n")
-    counts = counts.sort_values(["item_id", "n", "tag"], ascending=[True, False, True])
-    best = counts.groupby("item_id").head(max_tags)
-    return best.groupby("item_id")["tag"].agg(", ".join).to_dict()
+    counts = frame.groupby([by, "tag"]).size().reset_index(name="n")
+    counts = counts.sort_values([by, "n", "tag"], ascending=[True, False, True])
+    best = counts.groupby(by).head(max_tags)
+    return best.groupby(by)["tag"].agg(", ".join).to_dict()
 
 
-def item_fields(movies: pd.DataFrame, tags: pd.DataFrame, max_tags: int) -> pd.DataFrame:
+def item_table(movies: pd.DataFrame, tags: pd.DataFrame, max_tags: int) -> pd.DataFrame:
     """The items table of the contract: item_id, title, genres, tags (all str)."""
     item_tags = top_tags(tags, max_tags)
     genres = [
@@ -128,14 +151,27 @@ def item_fields(movies: pd.DataFrame, tags: pd.DataFrame, max_tags: int) -> pd.D
     )
 
 
-class MovieLensLatest(Source):
-    """ml-latest-small and the other CSV releases. `tags`: None uses tags.csv when the folder has it."""
+#: Kept under its former name for callers of the first version.
+item_fields = item_table
+
+
+def user_tag_table(ratings: pd.DataFrame, tags: pd.DataFrame, max_user_tags: int) -> pd.DataFrame:
+    """user_id (every user who rated) and `tags`, the user's most frequent own tags ("" for a user with none)."""
+    user_ids = np.unique(ratings["user_id"].to_numpy())
+    best = top_tags(tags, max_user_tags, by="user_id")
+    return pd.DataFrame({"user_id": user_ids, "tags": [best.get(int(u), "") for u in user_ids]})
+
+
+class MovieLensCSV(Source):
+    """The CSV releases (20M, 25M, 32M, ml-latest). `tags`: None uses tags.csv when the folder has it.
+
+    `max_user_tags` > 0 adds the user field `tags`; `genome` > 0 adds the item field `genome` (20M and 25M ship the
+    genome; 32M does not). Both are off by default, so the fields a template may use follow the options.
+    """
 
     item_fields: ClassVar[tuple[str, ...]] = ("title", "genres", "tags")
     default_template: ClassVar[tuple[str, ...]] = ("{title}", "Genres: {genres}", "Tags: {tags}")
-    releases: ClassVar[dict[str, str]] = {
-        "ml-latest-small": "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
-    }
+    releases: ClassVar[dict[str, str]] = {f"ml-{size}": f"{BASE_URL}ml-{size}.zip" for size in ("20m", "25m", "32m")}
 
     def __init__(
         self,
@@ -144,23 +180,66 @@ class MovieLensLatest(Source):
         tags: bool | None = None,
         rating_min: float = 0.5,
         rating_max: float = 5.0,
+        max_user_tags: int = 0,
+        genome: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(root, rating_min, rating_max)
-        self.max_tags = int(max_tags)
+        super().__init__(root, rating_min, rating_max, **kwargs)
+        self.max_tags, self.max_user_tags, self.genome = int(max_tags), int(max_user_tags), int(genome)
+        if min(self.max_tags, self.max_user_tags, self.genome) < 0:
+            raise ConfigError(
+                f"data.source.max_tags={max_tags}, max_user_tags={max_user_tags}, genome={genome}: "
+                "expected counts >= 0 (0 turns the field's content off)"
+            )
         self.with_tags = (self.root / TAGS_FILE).is_file() if tags is None else bool(tags)
+        if self.max_user_tags and not self.with_tags:
+            raise ConfigError(
+                f"data.source.max_user_tags={max_user_tags} needs tags.csv (data.source.tags is false "
+                f"or {self.root / TAGS_FILE} is missing)"
+            )
+        # Instance attributes on purpose: the fields a template may name depend on the options.
+        if self.genome:
+            self.item_fields = (*type(self).item_fields, "genome")
+        if self.max_user_tags:
+            self.user_fields = ("tags",)
 
     def files(self) -> list[str]:
         names = [RATINGS_FILE, MOVIES_FILE] + ([TAGS_FILE] if self.with_tags else [])
         self.require(*names)
+        if self.genome:
+            self.require(*names, *GENOME_FILES)
+            names += list(GENOME_FILES)
         return names
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "max_tags": self.max_tags, "tags": self.with_tags}
+        return {
+            **super().options(),
+            "max_tags": self.max_tags,
+            "tags": self.with_tags,
+            "max_user_tags": self.max_user_tags,
+            "genome": self.genome,
+        }
 
     def read(self, drop_invalid: bool = False) -> SourceTables:
         self.files()
         if not self.with_tags:
             log.info("%s has no %s: item texts carry no tags", self.root, TAGS_FILE)
-        tables = read_movielens_csv(self.root, self.rating_scale, with_tags=self.with_tags, drop_invalid=drop_invalid)
-        items = item_fields(tables.movies, tables.tags, self.max_tags)
-        return SourceTables(interactions=tables.ratings, items=items, users=None, dropped=tables.dropped)
+        tables = read_movielens_csv(
+            self.root,
+            self.rating_scale,
+            with_tags=self.with_tags,
+            drop_invalid=drop_invalid,
+            duplicates=self.duplicates,
+        )
+        items = item_table(tables.movies, tables.tags, self.max_tags)
+        if self.genome:
+            best = genome_tags(self.root, items["item_id"].to_numpy(), self.genome, drop_invalid, tables.dropped)
+            items["genome"] = [best.get(int(i), "") for i in items["item_id"]]
+        users = user_tag_table(tables.ratings, tables.tags, self.max_user_tags) if self.max_user_tags else None
+        return SourceTables(interactions=tables.ratings, items=items, users=users, dropped=tables.dropped)
+
+
+class MovieLensLatest(MovieLensCSV):
+    """ml-latest-small (bundled with lmrec), whose checksums ship with the package; same layout and options."""
+
+    releases: ClassVar[dict[str, str]] = {"ml-latest-small": f"{BASE_URL}ml-latest-small.zip"}

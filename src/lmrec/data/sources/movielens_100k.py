@@ -5,14 +5,15 @@
   19 genre flags (0/1) in the order of `u.genre`;
 - `u.user`: `user id | age | gender | occupation | zip code`.
 
-Item text fields: `title`, `genres` (the flagged genres, ", "-joined), `release_date`. User fields: `age`,
-`gender`, `occupation`, `zip_code` (as written in the file).
+Item text fields: `title`, `genres` (the flagged genres, ", "-joined), `release_date`. User fields: `age` (in
+years), `gender` ("M"/"F"), `occupation` (e.g. "technician") and `zip_code`, as written in the file; MovieLens 1M
+(`movielens_dat.py`) gives the same four names (its age a bucket such as "25-34", its occupation decoded).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -38,8 +39,10 @@ class MovieLens100K(Source):
     user_fields: ClassVar[tuple[str, ...]] = ("age", "gender", "occupation", "zip_code")
     default_template: ClassVar[tuple[str, ...]] = ("{title}", "Genres: {genres}")
 
-    def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0) -> None:
-        super().__init__(root, rating_min, rating_max)
+    releases: ClassVar[dict[str, str]] = {"ml-100k": "https://files.grouplens.org/datasets/movielens/ml-100k.zip"}
+
+    def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(root, rating_min, rating_max, **kwargs)
 
     def files(self) -> list[str]:
         names = ["u.data", "u.item", "u.user"]
@@ -51,7 +54,9 @@ class MovieLens100K(Source):
         dropped: dict[str, dict[str, int]] = {}
         items = self._items(drop_invalid, dropped)
         users = self._users(drop_invalid, dropped)
-        raw = read_text_table(self.root / "u.data", TextFormat("\t", header=False, names=DATA, quoted=False), DATA)
+        raw = read_text_table(
+            self.root / "u.data", TextFormat("\t", header=False, names=DATA, quoted=False), DATA, columnar=True
+        )
         interactions = interactions_from(
             raw,
             DATA,
@@ -62,6 +67,7 @@ class MovieLens100K(Source):
             dropped,
             what=("an integer user id", "an integer movie id"),
             known_users=(users["user_id"].to_numpy(), "u.user"),
+            duplicates=self.duplicates,
         )
         return SourceTables(interactions=interactions, items=items, users=users, dropped=dropped)
 
@@ -87,6 +93,7 @@ class MovieLens100K(Source):
         checks = RowChecks(read_text_table(self.root / "u.user", fmt, USER))
         ids = checks.unique_ids("user id", "an integer user id")
         checks.integers("age", "an age in years")
+        checks.choices("gender", ("M", "F"), "a gender M or F")
         keep = checks.resolve(drop_invalid, dropped)
         fields = {"age": "age", "gender": "gender", "occupation": "occupation", "zip_code": "zip code"}
         return pd.DataFrame({"user_id": take(ids, keep), **{k: checks.strings(v, keep) for k, v in fields.items()}})
