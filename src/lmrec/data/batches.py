@@ -7,6 +7,9 @@ and a collate per row, which dominates an epoch when the model is small.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import torch
 from torch.utils.data import Dataset
 
@@ -118,18 +121,37 @@ class PopularityNegativeBatches(PositivePairs):
 
 
 class RankingEvalBatches(Dataset):
-    """Users with held-out items in a split, each with dense target and exclusion rows over the catalogue."""
+    """Users with held-out items in a split, each with dense target and exclusion rows over the catalogue.
 
-    def __init__(self, targets: CSRMatrix, exclude: CSRMatrix) -> None:
-        self.targets, self.exclude = targets, exclude
+    ``split`` (if given) is passed along in every batch, so that a task can evaluate splits differently; each of
+    ``extras`` is a callable ``users -> dict`` whose entries join the batch (a task's per-user evaluation data,
+    e.g. sampled negatives or activity buckets). Extras must be picklable objects (not lambdas) for workers."""
+
+    def __init__(
+        self,
+        targets: CSRMatrix,
+        exclude: CSRMatrix,
+        split: str | None = None,
+        extras: Sequence[Callable[[torch.Tensor], dict[str, Any]]] = (),
+    ) -> None:
+        self.targets, self.exclude, self.split, self.extras = targets, exclude, split, list(extras)
         self.users = torch.nonzero(targets.row_lengths() > 0).squeeze(1)
 
     def __len__(self) -> int:
         return len(self.users)
 
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
         users = self.users[torch.as_tensor(indices, dtype=torch.long)]
-        return {"users": users, "targets": self.targets.dense_rows(users), "exclude": self.exclude.dense_rows(users)}
+        batch: dict[str, Any] = {
+            "users": users,
+            "targets": self.targets.dense_rows(users),
+            "exclude": self.exclude.dense_rows(users),
+        }
+        if self.split is not None:
+            batch["split"] = self.split
+        for extra in self.extras:
+            batch.update(extra(users))
+        return batch
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         return self.__getitems__([index])

@@ -20,7 +20,7 @@ class EvaluatedModule(pl.LightningModule):
     def __init__(self, task: Task) -> None:
         super().__init__()
         self.task = task
-        self.metrics = nn.ModuleDict({split: task.make_metrics() for split in ("val", "test")})
+        self.metrics = nn.ModuleDict({split: task.make_metrics(split) for split in ("val", "test")})
 
     def start_evaluation(self) -> None:
         """Called once before each validation or test pass (e.g. to compute every item's vector once)."""

@@ -20,7 +20,7 @@ def objective_names(cfg: DictConfig) -> list[str]:
     """Metrics a run of this config writes to metrics.json, hence the valid values of `optimized_metric`."""
     return [
         f"best/{cfg.task.monitor}",
-        *(f"test/{name}" for name in build_task(cfg, task_inputs(build_source(cfg))).metric_names()),
+        *(f"test/{name}" for name in build_task(cfg, task_inputs(build_source(cfg))).metric_names("test")),
     ]
 
 

@@ -42,11 +42,12 @@ class Task(nn.Module):
     def training_loss(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
-    def metric_names(self) -> list[str]:
-        """Names of the metrics `make_metrics` computes (without the split prefix), e.g. `ndcg@10`."""
+    def metric_names(self, split: str | None = None) -> list[str]:
+        """Names of the metrics `make_metrics(split)` computes (without the split prefix), e.g. `ndcg@10`; with
+        no split, the union over splits (a task may compute costly metrics on some splits only)."""
         raise NotImplementedError
 
-    def make_metrics(self) -> torchmetrics.MetricCollection:
+    def make_metrics(self, split: str | None = None) -> torchmetrics.MetricCollection:
         raise NotImplementedError
 
     def update_metrics(

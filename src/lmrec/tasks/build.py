@@ -49,7 +49,7 @@ def build_task(cfg: DictConfig, inputs: dict[str, Callable[[], Any]] | None = No
     if not isinstance(task, Task):
         raise ConfigError(f"task._target_={cfg.task._target_} builds a {type(task).__name__}, not an lmrec Task")
     monitor = str(cfg.task.monitor)
-    valid = [f"val/{name}" for name in task.metric_names()]
+    valid = [f"val/{name}" for name in task.metric_names("val")]
     if monitor not in valid:
         raise ConfigError(
             f"task.monitor={monitor} is not a metric this task computes; choose one of {', '.join(valid)}"

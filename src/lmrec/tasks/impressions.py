@@ -126,10 +126,10 @@ class ImpressionTask(RankingTask):
         )
         return dataset
 
-    def metric_names(self) -> list[str]:
+    def metric_names(self, split: str | None = None) -> list[str]:
         return impression_metric_names(self.impression_ks)
 
-    def make_metrics(self) -> torchmetrics.MetricCollection:
+    def make_metrics(self, split: str | None = None) -> torchmetrics.MetricCollection:
         return torchmetrics.MetricCollection({"impression": ImpressionMetricAccumulator(self.impression_ks, self.ties)})
 
     def update_metrics(

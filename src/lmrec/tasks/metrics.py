@@ -27,9 +27,9 @@ Conventions (chosen to match RecBole so numbers are comparable with published ba
   get NaN AUC; the caller (or :class:`RankingMetricAccumulator`) drops NaN users rather than
   counting them as 0, which would silently bias the mean toward users who were never evaluable.
 
-Tie-breaking in the top-k metrics follows :func:`torch.topk`, whose order among equal scores is
-unspecified and may differ between CPU and CUDA.  With continuous model scores exact ties are rare;
-AUC, in contrast, handles ties exactly.  Scores must not be NaN.
+Ties in the top-k metrics follow the tie policy (``ties``, :mod:`lmrec.tasks.ties`; ``random`` by default, so
+equal scores never favour low item ids); AUC counts ties 1/2, the expectation under random tie-breaking, whatever
+the policy.  Scores must not be NaN.
 """
 
 from __future__ import annotations
@@ -45,12 +45,11 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lmrec.errors import ConfigError
-from lmrec.tasks.auc import auc_from_counts, exact_auc_counts, target_counts
+from lmrec.tasks.auc import auc_from_counts, exact_auc_counts, group_target_counts, target_counts
+from lmrec.tasks.ties import check_tie_policy, chunk_hits
+from lmrec.tasks.topk import TOPK_METRICS, topk_values
 
 __all__ = ["TOPK_METRICS", "RankingMetricAccumulator", "metric_names", "normalize_ks", "ranking_metrics"]
-
-#: Metric families evaluated at every cut-off ``k``, in the order :func:`metric_names` lists them.
-TOPK_METRICS: tuple[str, ...] = ("ndcg", "recall", "hr", "mrr", "precision")
 
 
 def normalize_ks(ks: Sequence[int]) -> tuple[int, ...]:
@@ -114,6 +113,10 @@ def ranking_metrics(
     *,
     auc: bool = True,
     inplace: bool = False,
+    ties: str = "random",
+    seed: int = 0,
+    users: Tensor | None = None,
+    item_groups: dict[str, Tensor] | None = None,
 ) -> dict[str, Tensor]:
     """Per-user full-ranking metrics for one chunk of users.
 
@@ -127,6 +130,11 @@ def ranking_metrics(
         inplace: the caller will not read ``scores`` again, so it may be used as scratch space (it is masked and
             sorted in place, its contents are undefined afterwards).  This saves one copy of each chunk; it is
             ignored (a copy is made) when ``scores`` is not contiguous or has to be upcast anyway.
+        ties: the top-K tie policy, ``random`` | ``pessimistic`` | ``first`` (see :mod:`lmrec.tasks.ties`).
+        seed, users: the ``random`` policy's keys are a hash of (seed, user, item); ``users`` ``[B]`` are the
+            users' indices (None: the row numbers, so the order then depends on how users are batched).
+        item_groups: ``{name: bool [N]}`` item buckets; for each, the top-K metrics again with the targets
+            restricted to the bucket's items (ranking still over the whole catalogue), named ``name/ndcg@10``...
 
     Returns:
         ``{name: Tensor[B]}`` for every name in :func:`metric_names` (``ks``, ``auc``), per user, so that the
@@ -138,6 +146,7 @@ def ranking_metrics(
     chunks (:func:`_rows_per_chunk`) so that no temporary, not even the masked scores, is ever ``[B, N]``.
     """
     ks_ = normalize_ks(ks)
+    check_tie_policy(ties)
     if scores.dim() != 2:
         raise ValueError(f"scores must be [B, N], got shape {tuple(scores.shape)}")
     if not scores.is_floating_point():
@@ -156,22 +165,25 @@ def ranking_metrics(
         work, owned = work.to(dtype).contiguous(), True
     targets = targets.to(device=device, dtype=torch.bool)
     excl = exclude.to(device=device, dtype=torch.bool) if exclude is not None else None
+    users = users.to(device) if users is not None else torch.arange(b, device=device)
+    groups = {name: mask.to(device=device, dtype=torch.bool) for name, mask in (item_groups or {}).items()}
     # One top-k for the largest cut-off serves every smaller one.  If k exceeds the number of items,
-    # every item is ranked and the smaller lists are simply prefixes.
+    # every item is ranked and the smaller lists are simply prefixes.  A tie policy looks one further.
     k_max = min(ks_[-1], n)
+    k_look = k_max if ties == "first" else min(k_max + 1, n)
     rows = _rows_per_chunk(b, n, device)
     buf = torch.empty((min(rows, b), n), dtype=dtype, device=device) if not owned and excl is not None else None
     neg_inf = torch.tensor(-math.inf, dtype=dtype, device=device)
-    hits_parts = [torch.zeros((0, k_max), dtype=torch.bool, device=device)]
-    n_pos_parts = [torch.zeros(0, dtype=torch.int64, device=device)]
+    hits_parts: dict[str, list[Tensor]] = {g: [] for g in ("", *groups)}
+    n_pos_parts: list[Tensor] = []
     for r0 in range(0, b, rows):  # 1) mask (in place, or fused with the chunk copy) and top-k, chunk by chunk
         r1 = min(b, r0 + rows)
         x, t, e = work[r0:r1], targets[r0:r1], excl[r0:r1] if excl is not None else None
         if e is not None:  # torch.where(out=) is faster than masked_fill_, and also makes the masked copy
             x = torch.where(e, neg_inf, x, out=x if owned else buf[: r1 - r0])
-        top = torch.topk(x, k_max, dim=1, largest=True, sorted=True).indices
-        # Hits from [B, K] gathers: no dense `targets & ~exclude` is ever built.
-        hits_parts.append(t.gather(1, top) & ~e.gather(1, top) if e is not None else t.gather(1, top))
+        vals, top = torch.topk(x, k_look, dim=1, largest=True, sorted=True)
+        for name, hits in chunk_hits(x, vals, top, t, e, k_max, ties, seed, users[r0:r1], groups).items():
+            hits_parts[name].append(hits)
         if not auc:
             n_pos_parts.append(target_counts(t, e).to(device))
     del buf
@@ -183,45 +195,20 @@ def ranking_metrics(
                 work, targets, excl, masked=owned, chunk_elements=chunk, pool=pool, threads=threads
             )
         n_pos_parts = [auc_pos.to(device)]
-    hits = torch.cat(hits_parts)  # [B, K] bool; excluded items that fill short lists are never hits
-    n_pos = torch.cat(n_pos_parts)  # int64 [B]
-    has_pos = n_pos > 0
     nan = torch.tensor(math.nan, dtype=torch.float64, device=device)
-    result = {
-        name: torch.where(has_pos, v, nan).to(dtype) for name, v in _topk_metrics(hits, n_pos, ks_, k_max).items()
-    }
-    if auc:
-        values = auc_from_counts(twice_u, auc_pos, n_neg).to(device)
-        result["auc"] = torch.where(has_pos, values, nan).to(dtype)
+    result: dict[str, Tensor] = {}
+    n_pos_of = {"": torch.cat([torch.zeros(0, dtype=torch.int64, device=device), *n_pos_parts])}
+    n_pos_of.update(group_target_counts(targets, excl, groups))
+    for group, parts in hits_parts.items():
+        hits = torch.cat([torch.zeros((0, k_max), dtype=torch.bool, device=device), *parts])  # [B, K]
+        n_pos = n_pos_of[group]
+        prefix = f"{group}/" if group else ""
+        for name, v in topk_values(hits, n_pos, ks_, k_max).items():
+            result[prefix + name] = torch.where(n_pos > 0, v, nan).to(dtype)
+        if not group and auc:
+            values = auc_from_counts(twice_u, auc_pos, n_neg).to(device)
+            result["auc"] = torch.where(n_pos > 0, values, nan).to(dtype)
     return result
-
-
-def _topk_metrics(hits: Tensor, n_pos: Tensor, ks: tuple[int, ...], k_max: int) -> dict[str, Tensor]:
-    """float64 ``{metric@k: [B]}`` in :data:`TOPK_METRICS`-major order from the ``[B, k_max]`` hit flags."""
-    b, device = len(hits), hits.device
-    cum_hits = hits.to(torch.int64).cumsum(dim=1)  # integer cumsum: exact and deterministic
-    positions = torch.arange(k_max, device=device)
-    discount = 1.0 / torch.log2(positions.to(torch.float64) + 2.0)  # gain of rank r = 1/log2(r+1)
-    gains = hits.to(torch.float64) * discount
-    ideal_cum = discount.cumsum(dim=0)  # IDCG for 1..K relevant items
-    # 0-based position of the first hit, k_max if there is none (min over masked positions, rather than
-    # argmax, so the answer does not depend on argmax's tie rule).
-    first_hit = torch.where(hits, positions, k_max).amin(dim=1) if k_max > 0 else n_pos.new_full((b,), 0)
-    n_pos_f = n_pos.to(torch.float64)
-    per_k: dict[int, dict[str, Tensor]] = {}
-    for k in ks:
-        kk = min(k, k_max)
-        hits_k = cum_hits[:, kk - 1].to(torch.float64) if kk > 0 else n_pos_f.new_zeros(b)
-        ideal_len = n_pos.clamp(min=1, max=max(kk, 1))
-        idcg = ideal_cum[ideal_len - 1] if kk > 0 else n_pos_f.new_ones(b)
-        per_k[k] = {
-            "ndcg": gains[:, :kk].sum(dim=1) / idcg,
-            "recall": hits_k / n_pos_f.clamp(min=1),
-            "hr": (hits_k > 0).to(torch.float64),
-            "mrr": torch.where(first_hit < kk, 1.0 / (first_hit.to(torch.float64) + 1.0), 0.0),
-            "precision": hits_k / k,
-        }
-    return {f"{m}@{k}": per_k[k][m] for m in TOPK_METRICS for k in ks}
 
 
 class RankingMetricAccumulator(Metric):
@@ -233,6 +220,11 @@ class RankingMetricAccumulator(Metric):
     would weight users unequally whenever ranks/batches hold different numbers of evaluable users.
     Counts are per metric because AUC can be undefined for users whose other metrics are fine.
 
+    Besides ``names`` (the full-ranking metrics), ``extra_names`` (e.g. ``sampled100/ndcg@10``,
+    ``users_q1/ndcg@10``) are accumulated from per-user values a caller computes (``update(values=...)``), so
+    every number of a split shares one state vector and one sync.  ``auc`` may be left out of single updates
+    (``update(..., auc=False)``): if no update of the pass computed it, ``compute`` leaves it out.
+
     Note: under DDP, a ``DistributedSampler`` that pads the dataset repeats a few users; use an
     evaluation sampler without padding if the mean must be exact to the last user.
     """
@@ -243,27 +235,66 @@ class RankingMetricAccumulator(Metric):
 
     sums: Tensor
     counts: Tensor
+    passes: Tensor
 
-    def __init__(self, ks: Sequence[int], *, auc: bool = True, inplace: bool = False, **kwargs: Any) -> None:
-        """``auc`` and ``inplace`` are passed to every :func:`ranking_metrics` call; ``inplace=True`` is for callers
-        whose score tensors are throwaways (e.g. fresh ``model.score_all_items`` output)."""
+    def __init__(
+        self,
+        ks: Sequence[int],
+        *,
+        auc: bool = True,
+        inplace: bool = False,
+        ties: str = "random",
+        seed: int = 0,
+        item_groups: dict[str, Tensor] | None = None,
+        extra_names: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        """The options are those of :func:`ranking_metrics`, passed to each call (``inplace``: throwaway scores)."""
         super().__init__(**kwargs)
         self.ks: tuple[int, ...] = normalize_ks(ks)
         self.auc, self.inplace = bool(auc), bool(inplace)
-        self.names: list[str] = metric_names(self.ks, auc=self.auc)
+        self.ties, self.seed = check_tie_policy(ties), int(seed)
+        self.item_groups = dict(item_groups or {})
+        base = metric_names(self.ks, auc=False)
+        grouped = [f"{g}/{name}" for g in self.item_groups for name in base]
+        self.names: list[str] = [*metric_names(self.ks, auc=self.auc), *grouped, *extra_names]
+        self._index = {name: i for i, name in enumerate(self.names)}
         m = len(self.names)
         self.add_state("sums", default=torch.zeros(m, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("counts", default=torch.zeros(m, dtype=torch.int64), dist_reduce_fx="sum")
+        # [updates, updates that computed auc]: whether `auc` belongs in this pass's results, agreed by every rank.
+        self.add_state("passes", default=torch.zeros(2, dtype=torch.int64), dist_reduce_fx="sum")
 
-    def update(self, scores: Tensor, targets: Tensor, exclude: Tensor | None = None) -> None:
-        """Add one chunk of users; see :func:`ranking_metrics` for the argument conventions."""
-        values = ranking_metrics(scores, targets, exclude, self.ks, auc=self.auc, inplace=self.inplace)
-        stacked = torch.stack([values[name].to(torch.float64) for name in self.names])  # [M, B]
+    def update(
+        self,
+        scores: Tensor | None = None,
+        targets: Tensor | None = None,
+        exclude: Tensor | None = None,
+        users: Tensor | None = None,
+        *,
+        auc: bool | None = None,
+        values: dict[str, Tensor] | None = None,
+    ) -> None:
+        """Add one chunk of users (see :func:`ranking_metrics` for the arguments), and/or per-user ``values``
+        ``{name: [B]}`` computed elsewhere (NaN: not counted); ``auc=False`` skips AUC for this chunk."""
+        all_values, with_auc = dict(values or {}), self.auc and (auc is None or bool(auc))
+        if scores is not None:
+            options = {"inplace": self.inplace, "ties": self.ties, "seed": self.seed, "item_groups": self.item_groups}
+            all_values.update(ranking_metrics(scores, targets, exclude, self.ks, auc=with_auc, users=users, **options))
+        if unknown := set(all_values) - set(self._index):
+            raise ValueError(f"values {sorted(unknown)} are not metrics of this accumulator")
+        if not all_values:
+            return
+        index = torch.tensor([self._index[name] for name in all_values], device=self.sums.device)
+        stacked = torch.stack([v.to(torch.float64).to(self.sums.device) for v in all_values.values()])  # [M, B]
         valid = ~torch.isnan(stacked)
-        self.sums += torch.where(valid, stacked, 0.0).sum(dim=1).to(self.sums.device)
-        self.counts += valid.sum(dim=1).to(self.counts.device)
+        self.sums.index_add_(0, index, torch.where(valid, stacked, 0.0).sum(dim=1))
+        self.counts.index_add_(0, index, valid.sum(dim=1))
+        self.passes += torch.tensor([1, int("auc" in all_values)], device=self.passes.device)
 
     def compute(self) -> dict[str, Tensor]:
         """Mean over all non-NaN users per metric; NaN for a metric that no user could be scored on."""
         means = (self.sums / self.counts.to(torch.float64)).to(torch.float32)
-        return {name: means[i] for i, name in enumerate(self.names)}
+        skip_auc = bool(self.passes[0] > 0) and bool(self.passes[1] == 0)
+        keep = [not (skip_auc and name.rsplit("/", 1)[-1] == "auc") for name in self.names]
+        return {name: means[i] for i, name in enumerate(self.names) if keep[i]}

@@ -13,6 +13,11 @@ Objectives (`task.loss` × `task.negatives`):
 `popularity` (training frequency ** `popularity_exponent`); `task.logq` subtracts log q(i) from the softmax logits
 of popularity-sampled and in-batch candidates. Softmax logits are divided by `task.temperature` (learned with
 `learn_temperature`).
+
+Evaluation options: `task.ties` (top-K tie policy, `lmrec.tasks.ties`), `task.sampled_eval` (sampled ranking next
+to full ranking, `lmrec.tasks.sampled`), `task.buckets` (metrics by user activity and item popularity,
+`lmrec.tasks.buckets`) and `task.auc` (the splits that compute the costly exact AUC). All use one seed
+(`task.seed`, the run's seed by default) and one accumulator per split, so every number is exact under DDP.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from lmrec.data.batches import NegativeSampledBatches, PopularityNegativeBatches, PositivePairs, RankingEvalBatches
-from lmrec.data.interactions import InteractionSplits
+from lmrec.data.interactions import SPLITS, InteractionSplits
 from lmrec.errors import ConfigError
 from lmrec.tasks.base import Scorer, Task
-from lmrec.tasks.metrics import RankingMetricAccumulator, metric_names, normalize_ks
+from lmrec.tasks.buckets import BucketValues, parse_buckets, user_bucket_values
+from lmrec.tasks.metrics import RankingMetricAccumulator, metric_names, normalize_ks, ranking_metrics
 from lmrec.tasks.objectives import candidate_softmax_loss, pairwise_loss, sampled_softmax_loss
+from lmrec.tasks.sampled import SampledNegatives, parse_sampled_eval, sampled_metrics
+from lmrec.tasks.ties import check_tie_policy
 
 #: The splits whose items are masked (never recommended, never counted) when evaluating each split.
 SEEN_BEFORE = {"val": ("train",), "test": ("train", "val")}
@@ -59,6 +67,11 @@ class RankingTask(Task):
         logq: bool = True,
         temperature: float = 1.0,
         learn_temperature: bool = False,
+        ties: str = "random",
+        seed: int = 0,
+        sampled_eval: Sequence[dict] | None = None,
+        buckets: dict | None = None,
+        auc: Sequence[str] = ("val", "test"),
     ) -> None:
         super().__init__()
         self.loss = _choice("loss", loss, LOSSES)
@@ -84,6 +97,12 @@ class RankingTask(Task):
         else:  # not a parameter (no optimizer state) and not saved: checkpoints stay those of a task without one
             self.register_buffer("log_temperature", log_temperature, persistent=False)
         self.register_buffer("log_q", torch.empty(0), persistent=False)
+        self.ties, self.seed = check_tie_policy(ties), int(seed)
+        self.sampled = parse_sampled_eval(sampled_eval)
+        self.buckets = parse_buckets(buckets)
+        if isinstance(auc, str) or not isinstance(auc, Sequence) or not set(auc) <= {"val", "test"}:
+            raise ConfigError(f"task.auc={auc!r}; expected a list of splits from [val, test], e.g. [test] or []")
+        self.auc_splits = tuple(s for s in ("val", "test") if s in auc)
 
     @property
     def temperature(self) -> torch.Tensor:
@@ -103,7 +122,25 @@ class RankingTask(Task):
         return PositivePairs(users, items)
 
     def eval_dataset(self, splits: InteractionSplits, split: str) -> Dataset:
-        return RankingEvalBatches(splits.matrix(split), splits.matrix(*SEEN_BEFORE[split]))
+        targets, seen = splits.matrix(split), splits.matrix(*SEEN_BEFORE[split])
+        extras: list = []
+        train_users, train_items, _ = splits.tensors("train")
+        item_counts = torch.bincount(train_items, minlength=splits.num_items)
+        if self.sampled:
+            positives = splits.matrix(*SPLITS)  # negatives are never a positive of the user in any split
+            target_keys = _pair_keys(targets.crow, targets.col, splits.num_items)
+            kept = ~torch.isin(target_keys, _pair_keys(seen.crow, seen.col, splits.num_items))
+            slots = torch.zeros(splits.num_users, dtype=torch.int64).index_add_(
+                0, target_keys // splits.num_items, kept.to(torch.int64)
+            )
+            for i, (label, n, sampler) in enumerate(self.sampled):
+                weights = item_counts if sampler == "popularity" else torch.ones_like(item_counts)
+                seed = self.seed * 1_000_003 + 7919 * (i + 1) + (0 if split == "val" else 104_729)
+                extras.append(SampledNegatives(label, n, weights, positives, slots, seed))
+        if self.buckets is not None:
+            user_counts = torch.bincount(train_users, minlength=splits.num_users)
+            extras.append(BucketValues(self.buckets, user_counts, item_counts))
+        return RankingEvalBatches(targets, seen, split=split, extras=extras)
 
     def _log_q(self, device: torch.device) -> torch.Tensor:
         if self.log_q.device != device:
@@ -139,14 +176,55 @@ class RankingTask(Task):
             valid,
         )
 
-    def metric_names(self) -> list[str]:
-        return metric_names(self.ks)
+    def metric_names(self, split: str | None = None) -> list[str]:
+        """The names a split logs (without the `val/` prefix); with no split, those of any split (the union)."""
+        auc = bool(self.auc_splits) if split is None else split in self.auc_splits
+        full = metric_names(self.ks, auc=auc)
+        topk = metric_names(self.ks, auc=False)
+        names = list(full)
+        if self.buckets is not None:
+            names += [f"{g}/{n}" for g in self.buckets.item_buckets() for n in topk]
+            names += [f"{b}/{n}" for b in self.buckets.user_buckets() for n in full]
+        names += [f"{label}/{n}" for label, _, _ in self.sampled for n in topk]
+        return names
 
-    def make_metrics(self) -> torchmetrics.MetricCollection:
-        return torchmetrics.MetricCollection({"ranking": RankingMetricAccumulator(self.ks)})
+    def make_metrics(self, split: str | None = None) -> torchmetrics.MetricCollection:
+        """One accumulator for every number of a split. Without `split` it holds every split's names, and a split
+        whose batches skip AUC (`task.auc`) leaves `auc` out of its results."""
+        names = self.metric_names(split)
+        extra = names[len(metric_names(self.ks, auc="auc" in names)) :]
+        accumulator = RankingMetricAccumulator(self.ks, auc="auc" in names, ties=self.ties, extra_names=extra)
+        return torchmetrics.MetricCollection({"ranking": accumulator})
 
     def update_metrics(
         self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
     ) -> None:
-        scores = model.score_all_items(batch["users"])
-        metrics["ranking"].update(scores, batch["targets"], batch["exclude"])
+        users, targets, exclude = batch["users"], batch["targets"], batch["exclude"]
+        scores = model.score_all_items(users)
+        split = batch.get("split")
+        values: dict[str, torch.Tensor] = {}
+        for label, _, _ in self.sampled:  # before the full ranking, which may use the scores as scratch space
+            rows, items = batch[f"{label}/rows"], batch[f"{label}/items"]
+            options = {"ties": self.ties, "seed": self.seed, "users": users, "label": label}
+            values.update(sampled_metrics(scores, targets, exclude, rows, items, tuple(self.ks), **options))
+        full = ranking_metrics(
+            scores,
+            targets,
+            exclude,
+            self.ks,
+            auc=split is None or split in self.auc_splits,
+            ties=self.ties,
+            seed=self.seed,
+            users=users,
+            item_groups=batch.get("item_groups"),
+        )
+        values.update(full)
+        if "user_bucket" in batch and self.buckets is not None:
+            own = {k: v for k, v in full.items() if "/" not in k}
+            values.update(user_bucket_values(own, batch["user_bucket"], self.buckets.user_buckets()))
+        metrics["ranking"].update(values=values)
+
+
+def _pair_keys(crow: torch.Tensor, col: torch.Tensor, num_items: int) -> torch.Tensor:
+    """user * num_items + item of every stored entry of a CSR matrix (sorted)."""
+    return torch.repeat_interleave(torch.arange(len(crow) - 1), crow.diff()) * num_items + col

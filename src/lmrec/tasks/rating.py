@@ -44,10 +44,10 @@ class RatingTask(Task):
         target = (batch["ratings"] - self.rating_min) / (self.rating_max - self.rating_min)
         return F.mse_loss(torch.sigmoid(logits.float()), target.float())
 
-    def metric_names(self) -> list[str]:
-        return ["rmse", "mae", "auc"]
+    def metric_names(self, split: str | None = None) -> list[str]:
+        return ["rmse", "mae", "auc"]  # the same for every split
 
-    def make_metrics(self) -> torchmetrics.MetricCollection:
+    def make_metrics(self, split: str | None = None) -> torchmetrics.MetricCollection:
         return torchmetrics.MetricCollection(
             {
                 "rmse": torchmetrics.MeanSquaredError(squared=False),
