@@ -58,6 +58,7 @@ def build_tuned_encoder(encoder_cfg: DictConfig, tuning: Tuning) -> TextEncoder:
     from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
 
     options, _ = encoder_options(encoder_cfg)
+    options.pop("threads", None)  # the embedding cache's encoding pass only (encoders.embedding_cache)
     encoder = TextEncoder(**options)
     encoder.model = tuning.apply(encoder.model)
     return encoder

@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from lmrec.atomic import atomic_path
 from lmrec.encoders.partial_parts import PartialEncoding
 from lmrec.encoders.resolve import canonical_name, encoder_files, tokenizer_fingerprint, weights_fingerprint
+from lmrec.errors import ConfigError
 from lmrec.runtime.resources import peak_memory_mb, reset_peak_memory
 
 log = logging.getLogger(__name__)
@@ -153,7 +156,7 @@ def _encode_in_parts(
         key.model,
         f" ({len(skip)} already encoded by an earlier run)" if skip else "",
     )
-    encoder = TextEncoder(**{k: v for k, v in encoder_cfg.items() if k != "_target_"}).to(device)
+    encoder = TextEncoder(**{k: v for k, v in encoder_cfg.items() if k not in ("_target_", "threads")}).to(device)
     ids = encoder.tokenize(texts)["input_ids"]
     if encoder.truncated:
         log.warning(
@@ -169,6 +172,7 @@ def _encode_in_parts(
     from lmrec.runtime.progress import progress_bar
 
     with (
+        encoding_threads(encoder_cfg.get("threads")),
         torch.inference_mode(),
         progress_bar("encoding item texts", len(texts), unit="texts", completed=len(skip)) as advance,
     ):
@@ -178,6 +182,26 @@ def _encode_in_parts(
             advance(len(rows))
     partial.flush(key.digest())
     return out, len(skip)
+
+
+@contextmanager
+def encoding_threads(threads: int | None) -> Iterator[int]:
+    """Torch threads for the one-off encoding pass: every usable core unless `model.encoder.threads` says.
+
+    A run's own thread count is chosen for training steps beside a busy neighbour (short parallel regions, which
+    collapse when one thread waits; `lmrec.sweeps.context.job_threads`). Encoding a catalogue is one long pass of
+    large matrix products; on an idle machine it runs about twice as fast on two cores as on one, so it takes them
+    all and gives the run's setting back afterwards.
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"model.encoder.threads={threads!r}; expected a positive number of threads or null")
+    before = torch.get_num_threads()
+    wanted = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        torch.set_num_threads(before)
 
 
 def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> tuple[torch.Tensor, dict] | None:
