@@ -75,6 +75,8 @@ def comparison_rows(sweep_dir: Path, label_key: str, known: dict[Path, str] | No
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):

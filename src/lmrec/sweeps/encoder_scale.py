@@ -68,6 +68,7 @@ def plot_scale(rows: list[dict[str, Any]], path: Path) -> Path | None:
     if not points:
         return None
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")  # files only: a sweep runs without a display
     import matplotlib.pyplot as plt
@@ -75,16 +76,21 @@ def plot_scale(rows: list[dict[str, Any]], path: Path) -> Path | None:
     points.sort(key=lambda r: r["encoder_params"])
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot([r["encoder_params"] for r in points], [r["value"] for r in points], marker="o")
-    for r in points:
-        axes.annotate(str(r["label"]), (r["encoder_params"], r["value"]), textcoords="offset points", xytext=(4, 4))
+    for r in points:  # the model's own name, without the hub organisation
+        name = str(r["label"]).rsplit("/", 1)[-1]
+        axes.annotate(name, (r["encoder_params"], r["value"]), textcoords="offset points", xytext=(0, 6), ha="center")
     axes.set_xscale("log")
+    millions = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
+    axes.xaxis.set_major_formatter(millions)
+    axes.xaxis.set_minor_formatter(millions)
+    axes.margins(x=0.15, y=0.15)
     axes.set_xlabel("encoder parameters")
     axes.set_ylabel(str(points[0]["metric"]))
     axes.set_title("Recommendation quality against encoder size")
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
+        figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
     return path
 
