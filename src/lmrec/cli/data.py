@@ -24,7 +24,7 @@ from lmrec.config.compose import compose_config
 from lmrec.data.card import publish_card, summary_rows
 from lmrec.data.datamodule import RecDataModule
 from lmrec.data.stats import TokenCounter
-from lmrec.encoders.resolve import canonical_name, resolve_model_dir
+from lmrec.encoders.resolve import canonical_name, encoder_files
 from lmrec.errors import InputError, report_input_errors
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,9 @@ def token_counter(cfg: DictConfig) -> tuple[TokenCounter | None, str | None, int
     if not encoder or not encoder.get("name_or_path"):
         return None, None, None
     try:
-        folder = resolve_model_dir(str(encoder.name_or_path), encoder.get("revision"))
-        from transformers import AutoTokenizer
+        from lmrec.encoders.loading import load_tokenizer  # imported late: transformers start-up is slow
 
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = load_tokenizer(encoder_files(encoder))  # a GGUF file carries its tokenizer
     except (InputError, OSError, ValueError) as err:  # a missing tokenizer costs the unit, not the statistics
         log.warning("text lengths in words: the encoder's tokenizer could not be loaded (%s)", err)
         return None, None, None
