@@ -12,8 +12,9 @@ import torch
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lmrec.data.batches import identity_collate
+from lmrec.data.batches import RankingEvalBatches, identity_collate
 from lmrec.data.card import make_card
+from lmrec.data.eval_batch import check_eval_batch_size, users_per_eval_batch
 from lmrec.data.filters import check_filter_options
 from lmrec.data.interactions import SPLITS, InteractionSplits
 from lmrec.data.processed import ProcessedData, load_processed
@@ -48,7 +49,8 @@ class RecDataModule(pl.LightningDataModule):
         split: dict | None = None,
         seed: int = 42,
         batch_size: int = 1024,
-        eval_batch_size: int = 1024,
+        eval_batch_size: int | str = 1024,
+        eval_memory_mb: float = 1024.0,
         num_workers: int = 0,
         drop_invalid: bool = False,
         verify_checksums: bool = True,
@@ -58,8 +60,9 @@ class RecDataModule(pl.LightningDataModule):
         filters: dict | None = None,
     ) -> None:
         super().__init__()
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ConfigError(f"data.batch_size={batch_size}, data.eval_batch_size={eval_batch_size}; expected >= 1")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size={batch_size}; expected >= 1")
+        check_eval_batch_size(eval_batch_size)
         if max_users is not None and int(max_users) < 1:
             raise ConfigError(f"data.max_users={max_users}; expected a positive number of users, or null for all")
         text, split = dict(text or {}), dict(split or {})
@@ -67,7 +70,7 @@ class RecDataModule(pl.LightningDataModule):
         self.source = source
         self.task = task
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.batch_size, self.eval_batch_size, self.eval_memory_mb = batch_size, eval_batch_size, eval_memory_mb
         self.num_workers = num_workers
         self.verify_checksums = verify_checksums
         self.options: dict[str, Any] = {
@@ -205,7 +208,20 @@ class RecDataModule(pl.LightningDataModule):
     def _eval_loader(self, split: str) -> DataLoader:
         self.prepare()
         dataset = self._task().eval_dataset(self.splits, split)
-        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=self._eval_sampler(dataset))
+        return self._loader(dataset, self._eval_rows(dataset), shuffle=False, sampler=self._eval_sampler(dataset))
+
+    def _eval_rows(self, dataset: Dataset) -> int:
+        """`data.eval_batch_size`, or with `auto` the most users whose full-ranking scores fit
+        `data.eval_memory_mb` (rating batches, whose rows are pairs, then take 1024 rows)."""
+        if self.eval_batch_size != "auto":
+            return int(self.eval_batch_size)
+        if not isinstance(dataset, RankingEvalBatches):
+            return 1024
+        rows = users_per_eval_batch(self.num_items, self.eval_memory_mb, self.num_workers)
+        log.info(
+            "data.eval_batch_size=auto: %d users per batch (%d items, %s MB)", rows, self.num_items, self.eval_memory_mb
+        )
+        return rows
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")
