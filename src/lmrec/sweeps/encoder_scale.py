@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from lmrec.atomic import atomic_path
 from lmrec.runs.folder import read_run_info
 from lmrec.runtime.distributed import process_rank
+from lmrec.sweeps import comparison
 from lmrec.sweeps.comparison import (
     ComparisonTable,
     comparison_rows,
@@ -28,12 +29,9 @@ from lmrec.sweeps.comparison import (
 
 log = logging.getLogger(__name__)
 
+#: The comparison table's identity and quality columns, then the encoder's size and what encoding cost.
 COLUMNS = (
-    "job",
-    "label",
-    "status",
-    "metric",
-    "value",
+    *comparison.COLUMNS[: comparison.COLUMNS.index("value") + 1],
     "encoder_params",
     "width",
     "encode_seconds",
