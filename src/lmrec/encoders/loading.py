@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lmrec.encoders.resolve import EncoderFiles
+from lmrec.encoders.resolve import EncoderFiles, weights_fingerprint
 from lmrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,10 @@ def load_tokenizer(files: EncoderFiles, trust_remote_code: bool = False) -> Any:
     keeps it out of every pooling, so which token pads does not change a vector)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(files.folder, trust_remote_code=trust_remote_code, **files.load_kwargs())
+    if files.gguf_file:
+        tokenizer = _converted_gguf_tokenizer(files)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(files.folder, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         fallback = tokenizer.eos_token or tokenizer.unk_token
         if fallback is None:
@@ -51,6 +54,24 @@ def load_tokenizer(files: EncoderFiles, trust_remote_code: bool = False) -> Any:
             )
         tokenizer.pad_token = fallback
         log.info("tokenizer has no pad token; padding with %r (masked out of pooling)", fallback)
+    return tokenizer
+
+
+def _converted_gguf_tokenizer(files: EncoderFiles) -> Any:
+    """A GGUF file's tokenizer, converted once and kept as a transformers tokenizer folder beside the assembled
+    encoders (keyed by the GGUF file's SHA-256): transformers rebuilds it from the GGUF vocabulary on every load,
+    which takes about 20 s for SmolLM2 and would be paid by every run and every `lmrec-data stats`."""
+    from transformers import AutoTokenizer
+
+    from lmrec.atomic import publish_dir
+    from lmrec.encoders.assembled import encoder_cache_root
+
+    folder = encoder_cache_root() / "gguf-tokenizers" / weights_fingerprint(files)[:32]
+    if (folder / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(files.folder, **files.load_kwargs())
+    with publish_dir(folder) as tmp:
+        tokenizer.save_pretrained(tmp)
     return tokenizer
 
 
