@@ -63,7 +63,7 @@ def test_a_stopped_encoding_resumes_from_its_saved_parts(tiny_bert_dir, tmp_path
     with pytest.raises(KeyboardInterrupt):
         load_or_encode(cfg, TEXTS, "t", tmp_path, batch_size=4)
     path = _entry(cfg, tmp_path)
-    assert not path.exists() and len(list(PartialEncoding(path).folder.glob("part-*"))) == 3  # 3 x 8 texts saved
+    assert not path.exists() and len(list(PartialEncoding(path).folder.glob("part-*.safetensors"))) == 3  # 3 x 8 saved
     monkeypatch.setattr(TextEncoder, "batches", real_batches)
     with caplog.at_level(logging.INFO, logger="lmrec.encoders.embedding_cache"):
         vectors, hit = load_or_encode(cfg, TEXTS, "t", tmp_path, batch_size=4)
@@ -97,3 +97,21 @@ def test_two_jobs_needing_the_same_entry_encode_it_once(tiny_bert_dir, tmp_path,
         thread.join()
     assert len(calls) == 1 and sorted(hit for _, hit in results) == [False, True]
     assert torch.equal(results[0][0], results[1][0])
+
+
+def test_a_file_without_its_manifest_is_sealed_only_if_its_own_check_passes(tiny_bert_dir, tmp_path, caplog):
+    from lmrec.cache_integrity import sidecar
+
+    cfg = _cfg(tiny_bert_dir)
+    clean, _ = load_or_encode(cfg, TEXTS, "t", tmp_path)
+    path = _entry(cfg, tmp_path)
+    sidecar(path).unlink()  # as an older lmrec left it (or a write stopped between the file and its manifest)
+    vectors, hit = load_or_encode(cfg, TEXTS, "t", tmp_path)
+    assert hit and torch.equal(vectors, clean) and sidecar(path).is_file()
+    sidecar(path).unlink()
+    damaged = bytearray(path.read_bytes())
+    damaged[-5] ^= 0x01  # a byte of the matrix: the header's own SHA-256 still catches it
+    path.write_bytes(bytes(damaged))
+    with caplog.at_level(logging.WARNING, logger="lmrec.encoders.embedding_cache"):
+        vectors, hit = load_or_encode(cfg, TEXTS, "t", tmp_path)
+    assert not hit and "content check" in caplog.text and torch.equal(vectors, clean) and sidecar(path).is_file()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lmrec.atomic import publish_dir
+from lmrec.cache_integrity import entry_lock, remove_entry, seal_dir, verified_entry
 from lmrec.data.filters import implicit_feedback, kcore, summarize_steps, text_filter
 from lmrec.data.io.errors import DataValidationError
 from lmrec.data.protocol import check_split, history_step
@@ -163,36 +163,48 @@ def _require_rows(source: Source, interactions: pd.DataFrame, why: str) -> None:
 def load_processed(
     source: Source, cache_dir: Path | None, options: dict[str, Any], verify: bool = True
 ) -> ProcessedData:
-    """Processed tables from the cache when the inputs and options match, else built (and cached)."""
+    """Processed tables from the cache when the inputs and options match, else built (and cached).
+
+    The entry is checked, and built if need be, under its file lock: two cold jobs of a sweep build it once (the
+    second waits, then reads). An entry that fails its manifest check (a changed byte, a missing file, or no
+    manifest at all: an interrupted write) is removed and rebuilt, so it is repaired once, not re-parsed every run.
+    """
     digests = source.digests(verify)
     keyed = {**options, **source.identity()}
     key = processed_key(digests, keyed)
-    entry = Path(cache_dir) / "processed" / key if cache_dir is not None else None
-    data = _read_entry(entry) if entry is not None and (entry / "done").is_file() else None
-    if data is None:
+    if cache_dir is None:
         data = build_processed(source, options)
-        if entry is not None:
-            _write_entry(entry, data, keyed, digests)
-            log.info("processed data cached at %s", entry)
     else:
-        log.info("processed data cache hit: %s", entry)
-        for step in data.filters:
-            log.info(
-                "%s removed %d interactions, %d users, %d items (when this entry was built)",
-                step["name"],
-                step["rows"],
-                step["users"],
-                step["items"],
-            )
-        for name, counts in data.dropped.items():  # a cached run must report the cleaning as loudly as the first
-            log.warning(
-                "%s: %d rows were dropped when this cache entry was built (%s)",
-                source.root / name,
-                sum(counts.values()),
-                ", ".join(f"{n} {reason}" for reason, n in counts.items()),
-            )
+        entry = Path(cache_dir) / "processed" / key
+        with entry_lock(entry):
+            data = _read_entry(entry) if verified_entry(entry, "processed-data") else None
+            if data is None:
+                data = build_processed(source, options)
+                _write_entry(entry, data, keyed, digests)
+                log.info("processed data cached at %s", entry)
+        if data.cache_hit:
+            _log_hit(source, entry, data)
     data.key, data.input_sha256 = key, digests
     return data
+
+
+def _log_hit(source: Source, entry: Path, data: ProcessedData) -> None:
+    log.info("processed data cache hit: %s", entry)
+    for step in data.filters:
+        log.info(
+            "%s removed %d interactions, %d users, %d items (when this entry was built)",
+            step["name"],
+            step["rows"],
+            step["users"],
+            step["items"],
+        )
+    for name, counts in data.dropped.items():  # a cached run must report the cleaning as loudly as the first
+        log.warning(
+            "%s: %d rows were dropped when this cache entry was built (%s)",
+            source.root / name,
+            sum(counts.values()),
+            ", ".join(f"{n} {reason}" for reason, n in counts.items()),
+        )
 
 
 def _read_entry(entry: Path) -> ProcessedData | None:
@@ -206,18 +218,18 @@ def _read_entry(entry: Path) -> ProcessedData | None:
             filters=meta.get("filters", []),
             cache_hit=True,
         )
-    except Exception as err:  # a damaged entry is removed and rebuilt, never trusted
+    except Exception as err:  # intact bytes that still do not read (a layout change): rebuilt, never trusted
         log.warning("removing unreadable processed-data cache %s: %s", entry, err)
-        shutil.rmtree(entry, ignore_errors=True)
+        remove_entry(entry)
         return None
 
 
 def _write_entry(entry: Path, data: ProcessedData, options: dict[str, Any], digests: dict[str, str]) -> None:
-    """Write into a temporary folder and publish it whole, so readers never see half an entry."""
+    """Write into a temporary folder, seal it with its manifest (last), and publish it whole."""
     with publish_dir(entry) as tmp:
         data.interactions.to_parquet(tmp / "interactions.parquet", index=False)
         data.users.to_parquet(tmp / "users.parquet", index=False)
         data.items.to_parquet(tmp / "items.parquet", index=False)
         meta = {"inputs": digests, "options": options, "dropped": data.dropped, "filters": data.filters}
         (tmp / "key.json").write_text(json.dumps(meta, indent=2, default=str))
-        (tmp / "done").write_text("")
+        seal_dir(tmp)  # the done marker: present only once every file above is complete

@@ -5,9 +5,11 @@ against the stored matrix: training then never runs the language model. The key 
 the vectors: the weights (a hash of the weight files, GGUF included), the texts themselves (so template and data
 changes are covered), max length, pooling, normalisation, dtype or quantisation, hidden layer, prompt and EOS.
 
-The file also records the SHA-256 of its matrix, checked on every read, so a damaged file is re-encoded rather
-than served. A large catalogue is encoded in parts that are saved as they finish (`partial_parts`), so a killed
-encoding resumes where it stopped. A file lock makes concurrent jobs that need the same entry encode it once.
+The file also records the SHA-256 of its matrix, and a manifest beside it (`lmrec.cache_integrity`, written last)
+the SHA-256 of the whole file, header included; both are checked on every read, so a damaged file is re-encoded
+rather than served, and a file without its manifest (an interrupted write) is never trusted unchecked. A large
+catalogue is encoded in parts that are saved as they finish (`partial_parts`), so a killed encoding resumes where
+it stopped. A file lock makes concurrent jobs that need the same entry encode it once.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from filelock import FileLock
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from lmrec.atomic import atomic_path
+from lmrec.atomic import atomic_path, remove_stale_temps
+from lmrec.cache_integrity import entry_lock, remove_entry, seal_file, sidecar, verified_entry
 from lmrec.encoders.partial_parts import PartialEncoding
 from lmrec.encoders.resolve import canonical_name, encoder_files, tokenizer_fingerprint, weights_fingerprint
 from lmrec.errors import ConfigError
@@ -116,13 +118,12 @@ def cached_embeddings(
     memory, device), kept in the entry so a cache hit still reports it, and whether this call hit the cache."""
     key = embedding_key(encoder_cfg, texts, template)
     path = Path(cache_dir) / "item_embeddings" / f"{key.digest()}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):  # a second job waits here, then reads what the first one wrote
-        if path.is_file():
-            cached = _read_verified(path, key, len(texts))
-            if cached is not None:
-                log.info("item embedding cache hit: %s (%d x %d)", path, *cached[0].shape)
-                return cached[0], {**cached[1], "cache_hit": True}
+    with entry_lock(path):  # a second job waits here, then reads what the first one wrote
+        remove_stale_temps(PartialEncoding(path).folder)
+        cached = _read_verified(path, key, len(texts))
+        if cached is not None:
+            log.info("item embedding cache hit: %s (%d x %d)", path, *cached[0].shape)
+            return cached[0], {**cached[1], "cache_hit": True}
         reset_peak_memory(torch.device(device))
         started = time.perf_counter()
         embeddings, resumed = _encode_in_parts(encoder_cfg, texts, key, path, batch_size, device)
@@ -205,23 +206,31 @@ def encoding_threads(threads: int | None) -> Iterator[int]:
 
 
 def _read_verified(path: Path, key: EmbeddingKey, num_texts: int) -> tuple[torch.Tensor, dict] | None:
-    """The stored matrix, only if its key and its content hash match; otherwise the file is removed."""
+    """The stored matrix, only if the file's manifest, its key and its content hash match; otherwise None (and a
+    damaged file is removed). A file an older lmrec wrote has no manifest: it is sealed once its own check passes."""
+    legacy = path.is_file() and not sidecar(path).is_file()
+    if not legacy and not verified_entry(path, "item-embedding", single_file=True):
+        return None
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}
         tensor = load_file(str(path))["embeddings"]
+        report = json.loads(meta.get("report", "{}"))
     except Exception as err:  # a damaged file is a cache miss, not a crash
         log.warning("removing unreadable embedding cache %s: %s", path, err)
-        path.unlink(missing_ok=True)
+        remove_entry(path, single_file=True)
         return None
     if meta.get("key") != json.dumps(asdict(key), sort_keys=True) or tensor.shape[0] != num_texts:
         log.warning("embedding cache %s does not match its key; re-encoding", path)
         return None
     if meta.get("sha256") != tensor_sha256(tensor):
         log.warning("embedding cache %s fails its content check (damaged file); removing it and re-encoding", path)
-        path.unlink(missing_ok=True)
+        remove_entry(path, single_file=True)
         return None
-    return tensor, json.loads(meta.get("report", "{}"))
+    if legacy:
+        seal_file(path)
+        log.info("item embedding cache %s had no manifest (an older lmrec wrote it); its check passed, sealed", path)
+    return tensor, report
 
 
 def _write_atomic(path: Path, embeddings: torch.Tensor, key: EmbeddingKey, report: dict) -> None:
@@ -231,5 +240,7 @@ def _write_atomic(path: Path, embeddings: torch.Tensor, key: EmbeddingKey, repor
         "sha256": tensor_sha256(embeddings),
         "report": json.dumps(report),
     }
+    sidecar(path).unlink(missing_ok=True)  # the old manifest must not vouch for the new file
     with atomic_path(path) as tmp:
         save_file({"embeddings": embeddings}, str(tmp), metadata=metadata)
+    seal_file(path)  # last: a file without its manifest is an interrupted write

@@ -2,7 +2,8 @@
 
 Encoding a large catalogue with a decoder LM on a CPU takes hours; a job killed at 90 % should not start again
 from zero. Finished batches are gathered and saved every `flush_rows` texts as one part file (written atomically,
-with its own content hash) in `<entry>.partial/`; a later run with the same key loads the parts it can verify and
+with its own content hash, and a manifest beside it covering every byte: `lmrec.cache_integrity`) in
+`<entry>.partial/`; a later run with the same key loads the parts it can verify and
 encodes only the rest. The folder is removed once the whole matrix is cached.
 """
 
@@ -18,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from lmrec.atomic import atomic_path
+from lmrec.cache_integrity import check_manifest, seal_file, sidecar
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,10 @@ class PartialEncoding:
         if not self.folder.is_dir():
             return done
         for part in sorted(self.folder.glob("part-*.safetensors")):
+            problem = check_manifest(sidecar(part)) if sidecar(part).is_file() else None  # none: an older lmrec's
             try:
+                if problem is not None:
+                    raise ValueError(problem)
                 with safe_open(str(part), framework="pt") as handle:
                     meta = handle.metadata() or {}
                 tensors = load_file(str(part))
@@ -54,11 +59,12 @@ class PartialEncoding:
                     and meta.get("sha256") == _sha256(rows, vectors)
                     and (rows.numel() == 0 or int(rows.max()) < num_texts)
                 )
-            except Exception:  # a torn part from a killed write: encode its rows again
-                valid = False
+            except Exception as err:  # a torn or damaged part: encode its rows again
+                valid, problem = False, str(err)
             if not valid:
-                log.warning("removing unusable partial encoding %s", part)
+                log.warning("removing unusable partial encoding %s%s", part, f" ({problem})" if problem else "")
                 part.unlink(missing_ok=True)
+                sidecar(part).unlink(missing_ok=True)
                 continue
             done[tuple(rows.tolist())] = vectors
         return done
@@ -78,10 +84,12 @@ class PartialEncoding:
         self.folder.mkdir(parents=True, exist_ok=True)
         existing = [int(part.stem.split("-")[1]) for part in self.folder.glob("part-*.safetensors")]
         index = max(existing, default=-1) + 1
-        with atomic_path(self.folder / f"part-{index:05d}.safetensors") as tmp:
+        part = self.folder / f"part-{index:05d}.safetensors"
+        with atomic_path(part) as tmp:
             save_file(
                 {"rows": rows, "vectors": vectors}, str(tmp), metadata={"key": key, "sha256": _sha256(rows, vectors)}
             )
+        seal_file(part)
         self._rows, self._vectors = [], []
 
     def remove(self) -> None:
