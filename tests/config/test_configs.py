@@ -10,6 +10,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from lmrec.cli.train import train
+from lmrec.config.allowlist import check_targets
+from tests.conftest import REPO_ROOT
 from tests.helpers import compose_train
 
 GROUP_OPTIONS = {
@@ -83,3 +85,22 @@ def test_model_variants_train_and_test(overrides, tiny_bert_dir, tmp_path):
     info = json.loads((tmp_path / "out" / "run.json").read_text())
     assert info["checkpoint"].startswith("checkpoints/epoch")  # the best checkpoint, not last.ckpt
     assert (tmp_path / "out" / info["checkpoint"]).is_file()
+
+
+def _shipped_options() -> list[str]:
+    """`group=option` for every option file under conf/ (Hydra's own settings and `_`-prefixed bases excepted)."""
+    conf = REPO_ROOT / "conf"
+    found = []
+    for path in sorted(conf.rglob("*.yaml")):
+        relative = path.relative_to(conf)
+        if len(relative.parts) > 1 and relative.parts[0] != "hydra" and not path.name.startswith("_"):
+            found.append(f"{relative.parent.as_posix()}={path.stem}")
+    return found
+
+
+@pytest.mark.parametrize("override", _shipped_options())
+def test_every_shipped_option_passes_the_target_allow_list(override, tmp_path):
+    """The allow-list refuses nothing lmrec ships: every `_target_` a composed option names is checked (and
+    imported) as `lmrec-train` and `lmrec-eval` would before building it."""
+    cfg = compose_train([override], tmp_path / "out", tmp_path / "cache")
+    check_targets(cfg)

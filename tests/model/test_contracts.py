@@ -18,6 +18,12 @@ from lmrec.tasks.rating import RatingTask
 from tests.helpers import built_model, compose_train
 
 
+@pytest.fixture(autouse=True)
+def _allow_test_components(monkeypatch):
+    """A researcher's own components are refused unless allowed (lmrec.config.allowlist): these tests' are."""
+    monkeypatch.setenv("LMREC_ALLOWED_TARGETS", "first_item_tower.,tests.model.test_contracts.")
+
+
 class AbsoluteErrorRatingTask(RatingTask):
     """A new task: rating prediction trained on the absolute error."""
 

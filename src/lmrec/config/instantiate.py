@@ -1,5 +1,8 @@
 """Instantiating config nodes: config mistakes come out as one-line errors, data-derived arguments by name.
 
+Every target is checked against lmrec's allow-list before anything in its node is built (`lmrec.config.allowlist`):
+a run folder someone else wrote is data, and its saved config must not make lmrec call arbitrary code.
+
 Component configs are `_partial_` Hydra targets; sizes and tables that only the data knows (number of users, the
 item text embeddings, the training history, the rating scale) are passed by parameter name, so a new component
 only has to name the argument it wants (see `lmrec.model.inputs` for the ones the model builder offers).
@@ -15,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lmrec.config.allowlist import check_target, check_targets
 from lmrec.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -24,7 +28,11 @@ META_KEYS = ("name", "monitor", "monitor_mode")
 
 
 def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, but errors caused by the config come out as one-line InputErrors.
+    """`hydra.utils.instantiate` of allowed targets only, and errors caused by the config come out as one-line
+    InputErrors.
+
+    Every `_target_` in `cfg`, at any depth, is checked against the allow-list first, so a refused one stops the
+    whole node before any part of it is built.
 
     Hydra wraps every exception from a constructor in InstantiationException. Ours are unwrapped as they are; a
     ValueError, TypeError or misconfiguration error from a constructor means its arguments were wrong (a value of
@@ -36,6 +44,7 @@ def instantiate_checked(cfg: Any, **kwargs: Any) -> Any:
     from hydra.utils import instantiate
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
+    check_targets(cfg, cfg._get_full_key(None) if OmegaConf.is_config(cfg) else None)
     try:
         return instantiate(cfg, **kwargs)
     except InstantiationException as err:
@@ -63,15 +72,9 @@ def config_error(target: str, key: str | None, cause: Exception) -> ConfigError:
     return ConfigError(f"{target}: {cause}")
 
 
-def target_parameters(cfg: DictConfig | Mapping[str, Any]) -> Mapping[str, inspect.Parameter]:
-    """The constructor parameters of a config node's `_target_` (imports the class, builds nothing)."""
-    from hydra.utils import get_object
-
-    try:
-        target = get_object(str(cfg["_target_"]))
-    except Exception as err:  # an unknown target is a config mistake: name it
-        raise ConfigError(f"_target_={cfg['_target_']}: cannot be imported ({err})") from None
-    return inspect.signature(target).parameters
+def target_parameters(cfg: DictConfig | Mapping[str, Any], key: str | None = None) -> Mapping[str, inspect.Parameter]:
+    """The constructor parameters of a config node's `_target_` (imports an allowed class, builds nothing)."""
+    return inspect.signature(check_target(cfg["_target_"], key or "")).parameters
 
 
 def instantiate_with(cfg: DictConfig, available: Mapping[str, Callable[[], Any]], key: str | None = None) -> Any:
@@ -88,7 +91,8 @@ def instantiate_with(cfg: DictConfig, available: Mapping[str, Callable[[], Any]]
     for meta in META_KEYS:
         plain.pop(meta, None)
     plain.pop("_partial_", None)
-    accepted = target_parameters(plain)
+    check_targets(plain, key)
+    accepted = target_parameters(plain, key)
     factory = instantiate_checked(plain, _convert_="all", _partial_=True)
     wanted = [name for name in accepted if name in available and name not in plain]
     try:  # checked before any argument is computed: computing one (the item text vectors) can take minutes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,17 +15,22 @@ from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from lmrec.config.instantiate import instantiate_checked
+from lmrec.config.secrets import SECRET_MARKERS, redact_override, redact_secrets
 from lmrec.errors import ConfigError
+
+__all__ = ["SECRET_MARKERS", "build_loggers", "finish_wandb", "redact_secrets", "wandb_finished_on_failure"]
 
 log = logging.getLogger(__name__)
 
-#: Config keys whose values never reach a logger (substring match, case-insensitive).
-SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")
+_SYNC_HINT = "sync later with the command printed at the end"
 
 
-def wandb_credentials_available() -> bool:
-    """True when W&B could authenticate: an API key in the environment or in ~/.netrc (what `wandb login` writes)."""
+def wandb_credentials_available(cfg: DictConfig | None = None) -> bool:
+    """True when W&B could authenticate: an API key in the environment, in ~/.netrc (what `wandb login` writes),
+    or in the logger's own `settings.api_key`."""
     if os.environ.get("WANDB_API_KEY"):
+        return True
+    if cfg is not None and (cfg.get("settings") or {}).get("api_key"):
         return True
     try:
         auth = netrc.netrc().authenticators(os.environ.get("WANDB_BASE_URL", "api.wandb.ai").split("//")[-1])
@@ -39,26 +45,48 @@ def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
     for name, cfg in (logger_cfg or {}).items():
         if not isinstance(cfg, DictConfig) or "_target_" not in cfg:
             raise ConfigError(f"logger.{name} has no _target_; see conf/logger/ for examples")
-        overrides: dict[str, Any] = {}
-        if cfg._target_.endswith("WandbLogger") and cfg.get("offline") is None:
-            offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_credentials_available()
-            overrides["offline"] = offline
-            if offline:
-                log.info("W&B: no API key found, logging offline (sync later with the command printed at the end)")
-        loggers.append(instantiate_checked(cfg, **overrides))
+        if not str(cfg._target_).endswith("WandbLogger"):
+            loggers.append(instantiate_checked(cfg))
+            continue
+        offline, reason = wandb_mode(cfg)
+        if reason:
+            log.info("W&B: %s", reason)
+        chosen = {} if cfg.get("offline") is not None else {"offline": offline}
+        logger = instantiate_checked(cfg, _convert_="all", **chosen)  # plain `settings`, `tags` for wandb.init
+        with redacted_argv():  # W&B records the command line (the run's metadata, synced with it)
+            logger.experiment  # noqa: B018 -- starts the run now, while the recorded command line is the redacted one
+        loggers.append(logger)
     return loggers
 
 
-def redact_secrets(value: Any) -> Any:
-    """A copy of a nested config with every secret-looking key's value replaced, so keys never reach W&B."""
-    if isinstance(value, dict):
-        return {
-            k: "***" if any(m in str(k).lower() for m in SECRET_MARKERS) else redact_secrets(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_secrets(v) for v in value]
-    return value
+def wandb_mode(cfg: DictConfig) -> tuple[bool, str | None]:
+    """Whether lmrec asks Lightning for an offline W&B run, and why in words (None when it simply goes online)."""
+    env_mode = os.environ.get("WANDB_MODE", "")
+    has_key = wandb_credentials_available(cfg)
+    key_note = "an API key is set" if has_key else "no API key found either"
+    if env_mode == "disabled":
+        return False, "disabled by WANDB_MODE=disabled: nothing is logged to W&B"  # offline=True would re-enable it
+    if cfg.get("offline"):
+        return True, f"logging offline because logger.wandb.offline=true ({key_note}; {_SYNC_HINT})"
+    if env_mode in ("offline", "dryrun"):
+        return True, f"logging offline because WANDB_MODE={env_mode} ({key_note}; {_SYNC_HINT})"
+    if cfg.get("offline") is False:
+        return False, None if has_key else "logger.wandb.offline=false but no API key found: W&B will ask for one"
+    if not has_key:
+        return True, f"no API key found, logging offline ({_SYNC_HINT})"
+    return False, None
+
+
+@contextmanager
+def redacted_argv() -> Iterator[None]:
+    """`sys.argv` with secret overrides redacted while W&B reads it, so its run files never hold a secret; the
+    program itself (and DDP ranks started later, which re-run the command line) keep the real one."""
+    real = sys.argv
+    sys.argv = [real[0], *(redact_override(arg) for arg in real[1:])]
+    try:
+        yield
+    finally:
+        sys.argv = real
 
 
 def finish_wandb(loggers: list[Logger], summary: dict[str, Any]) -> list[str]:

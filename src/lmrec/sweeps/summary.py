@@ -27,6 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lmrec.atomic import atomic_path
+from lmrec.config.secrets import redact_override, redact_text
 from lmrec.runs.folder import EVAL_METRICS_FILE, JOB_STATUS_FILE, METRICS_FILE, read_job_status, read_metrics
 from lmrec.runs.records import write_job_status
 from lmrec.runtime.distributed import process_rank
@@ -43,7 +44,7 @@ def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
     error = None
     if job_return.status == JobStatus.FAILED:
         exc = job_return._return_value  # the exception; `return_value` would re-raise it
-        error = f"{type(exc).__name__}: {exc}"
+        error = redact_text(f"{type(exc).__name__}: {exc}")
     metrics = {}
     for name in METRICS_FILES:  # lmrec-train writes the first, lmrec-eval (`lmrec-eval -m run=a,b`) the second
         if (found := read_metrics(output_dir, name)) is not None:
@@ -55,7 +56,7 @@ def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
         shown_dir = str(output_dir)
     return {
         "job": int(hydra.job.num),
-        "overrides": list(job_return.overrides or []),
+        "overrides": [redact_override(o) for o in job_return.overrides or []],  # summaries are shared files
         "status": job_return.status.name,
         "error": error,
         "metrics": metrics,
