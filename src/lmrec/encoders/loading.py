@@ -64,14 +64,17 @@ def _converted_gguf_tokenizer(files: EncoderFiles) -> Any:
     from transformers import AutoTokenizer
 
     from lmrec.atomic import publish_dir
+    from lmrec.cache_integrity import entry_lock, seal_dir, verified_entry
     from lmrec.encoders.assembled import encoder_cache_root
 
     folder = encoder_cache_root() / "gguf-tokenizers" / weights_fingerprint(files)[:32]
-    if (folder / "tokenizer_config.json").is_file():
-        return AutoTokenizer.from_pretrained(folder)
-    tokenizer = AutoTokenizer.from_pretrained(files.folder, **files.load_kwargs())
-    with publish_dir(folder) as tmp:
-        tokenizer.save_pretrained(tmp)
+    with entry_lock(folder):  # content-checked like every cache entry; a damaged one is converted again
+        if verified_entry(folder, "converted GGUF tokenizer"):
+            return AutoTokenizer.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(files.folder, **files.load_kwargs())
+        with publish_dir(folder) as tmp:
+            tokenizer.save_pretrained(tmp)
+            seal_dir(tmp)
     return tokenizer
 
 
