@@ -105,3 +105,33 @@ def test_two_jobs_needing_the_same_states_compute_them_once(tmp_path):
         thread.join()
     assert compute.calls == 1 and sorted(hit for *_, hit in results) == [False, True]
     assert torch.equal(results[0][0], results[1][0])
+
+
+def test_partial_tuning_keeps_frozen_layer_states_on_disk_when_asked(tmp_path, tiny_bert_dir, caplog):
+    """model.tuning.layer_cache_on_disk=true: the first model computes and stores the frozen layers' output, a
+    second one (a later run) reads it, and both give the same item vectors."""
+    import logging
+
+    from lmrec.model.build import build_model
+    from tests.helpers import compose_train, prepared_data
+
+    overrides = [
+        "data.max_users=15",
+        "task=ranking",
+        "model/tuning=partial",
+        "model.tuning.method.frozen_layers=1",
+        "model.tuning.layer_cache_on_disk=true",
+        f"model.encoder.name_or_path={tiny_bert_dir}",
+        "model.encoder.max_length=16",
+    ]
+    vectors = []
+    for _ in range(2):
+        cfg = compose_train(overrides, tmp_path / "out", tmp_path / "cache")
+        datamodule = prepared_data(cfg)
+        model = build_model(cfg, datamodule, datamodule.task)
+        model.eval()
+        with caplog.at_level(logging.INFO, logger="lmrec"), torch.no_grad():
+            vectors.append(model.item_tower.text(torch.arange(5)))  # the encoder: no random projection
+    assert list((tmp_path / "cache" / LAYER_CACHE).iterdir())
+    assert "frozen-layer cache hit" in caplog.text
+    torch.testing.assert_close(vectors[0], vectors[1])

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger
 
 from lmrec.config.instantiate import instantiate_checked
+from lmrec.config.validate import check_config
 from lmrec.data.build import build_datamodule, build_source
 from lmrec.data.datamodule import RecDataModule
 from lmrec.tasks.base import Task
@@ -20,7 +21,11 @@ log = logging.getLogger(__name__)
 
 
 def seed_run(cfg: DictConfig) -> None:
-    """One seed drives splits, initialisation, sampling and shuffling; optionally deterministic kernels."""
+    """One seed drives splits, initialisation, sampling and shuffling; optionally deterministic kernels.
+
+    The config's types and ranges are checked first: the entry points seed before they build anything, and a seed
+    of the wrong type would otherwise stop in numpy with a traceback."""
+    check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("deterministic"):
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -29,7 +34,12 @@ def seed_run(cfg: DictConfig) -> None:
 
 
 def build_data(cfg: DictConfig) -> tuple[Task, RecDataModule]:
-    """Source, task and datamodule, every option checked and no file read yet."""
+    """Source, task and datamodule, every option checked and no file read yet.
+
+    `check_config` runs first (again after `seed_run`, which costs microseconds), so every entry point that builds
+    data (`lmrec-train`, `lmrec-eval`, `lmrec-data`) refuses a value of the wrong type before loggers, the trainer,
+    the data or the encoder do any work."""
+    check_config(cfg)
     source = build_source(cfg)
     task = build_task(cfg, task_inputs(source))
     return task, build_datamodule(cfg, source, task)

@@ -6,7 +6,8 @@ trained encoder weights, and the frozen base weights come from the encoder folde
 the weights are loaded with
 weights_only=True; and the split is evaluated with the same code as training, so the numbers equal the training
 run's metrics.json. The data is checked against the fingerprint the run recorded, so a changed or different
-dataset is refused rather than silently evaluated.
+dataset is refused rather than silently evaluated, and so is a run.json written for another config than the
+folder's `.hydra/config.yaml`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from lmrec.config.location import CONFIG_PATH
 from lmrec.errors import ConfigError
 from lmrec.model.build import build_model
 from lmrec.runs.checkpoints import load_checkpoint, restore_model
-from lmrec.runs.folder import check_same_data, locate_run, saved_config
+from lmrec.runs.folder import check_records_match_config, check_same_data, locate_run, saved_config
 from lmrec.runs.records import write_eval_metrics
 from lmrec.runtime.loggers import build_loggers
 
@@ -56,6 +57,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if cfg.split not in ("val", "test"):
         raise ConfigError(f"split={cfg.split!r}; expected 'val' or 'test'")
     run_dir, ckpt = locate_run(cfg.run, cfg.checkpoint)
+    check_records_match_config(run_dir)  # a folder reused with other settings: its records are another run's
     run_cfg = run_config(saved_config(run_dir), cfg)
     output_dir = Path(cfg.paths.output_dir)
     seed_run(run_cfg)

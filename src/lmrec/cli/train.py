@@ -1,12 +1,14 @@
 """`lmrec-train`: fit a recommender, test its best checkpoint, record the run. Reads top to bottom:
 
-setup (checks, loggers, trainer, data, model) -> fit -> test (the best checkpoint) -> record (run folder, W&B)
+open the run folder (refuse another run's files, or resume) -> setup (checks, loggers, trainer, data, model) -> fit
+(from the last checkpoint when resuming) -> test (the best checkpoint) -> record (run folder, W&B)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +33,18 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.build import build_tuning
 from lmrec.encoders.resolve import count_parameters, encoder_files
 from lmrec.encoders.text_sources import FrozenTextTable
-from lmrec.errors import MissingInputError
+from lmrec.errors import MissingInputError, report_input_errors
 from lmrec.model.baselines.module import BaselineModule
 from lmrec.model.build import baseline_trainer_options, build_model, is_baseline, uses_text
 from lmrec.model.module import RecommenderModule
-from lmrec.runs.checkpoints import load_matching_weights, load_weights, restore_model
-from lmrec.runs.folder import locate_run
+from lmrec.runs.checkpoints import AtomicCheckpointIO, load_matching_weights, load_weights, restore_model
+from lmrec.runs.folder import config_sha256, locate_run
 from lmrec.runs.provenance import provenance
 from lmrec.runs.records import relative_to_run, resolved_config, write_metrics, write_resolved_config, write_run_info
+from lmrec.runs.resume import open_run_folder, resume_command_line, use_run_identity
+from lmrec.runs.rng_state import RngStateCheckpoint
 from lmrec.runs.split_export import export_split
+from lmrec.runtime.distributed import process_rank
 from lmrec.runtime.loggers import build_loggers, finish_wandb, wandb_finished_on_failure
 from lmrec.runtime.resources import ResourceMonitor
 from lmrec.sweeps.context import job_threads
@@ -60,17 +65,20 @@ class TrainingRun:
     datamodule: RecDataModule
     model: RecommenderModule | BaselineModule
     provenance: dict[str, Any]
+    config_sha256: str = ""
+    resume_from: Path | None = None
     counts: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
 
 # -- setup ---------------------------------------------------------------------------------------------------------
-def setup(cfg: DictConfig, output_dir: Path) -> TrainingRun:
+def setup(cfg: DictConfig, output_dir: Path, state: dict[str, Any] | None = None) -> TrainingRun:
     """Cheap checks first (task, data options, loggers, trainer); the data is read next and the encoder runs last."""
-    started = time.perf_counter()
+    started, fingerprint = time.perf_counter(), config_sha256(cfg)
     seed_run(cfg)
     task, datamodule = build_data(cfg)
+    use_run_identity(cfg, state)  # the W&B run id recorded when the run started: a resume logs into the same run
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     monitor = ResourceMonitor()
@@ -78,10 +86,17 @@ def setup(cfg: DictConfig, output_dir: Path) -> TrainingRun:
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint):
                 callback.save_last = False
-    trainer = build_trainer(cfg.trainer, loggers, [*callbacks, monitor], **baseline_trainer_options(cfg))
+    trainer = build_trainer(
+        cfg.trainer,
+        loggers,
+        [*callbacks, monitor, RngStateCheckpoint()],
+        plugins=[AtomicCheckpointIO()],
+        **baseline_trainer_options(cfg),
+    )
     origin = provenance()
     for logger in loggers:  # the W&B run starts here: a job that fails from now on is still recorded as failed
         logger.log_hyperparams({**resolved_config(cfg), "provenance": origin})
+    log.info("preparing data")
     data = datamodule.prepare()
     if cfg.get("export_split") and trainer.is_global_zero:
         written = export_split(data, output_dir / "split")
@@ -89,7 +104,9 @@ def setup(cfg: DictConfig, output_dir: Path) -> TrainingRun:
     model = build_model(cfg, datamodule, task)
     if cfg.model.get("init_from"):
         init_from_run(model, Path(cfg.model.init_from))
-    run = TrainingRun(cfg, output_dir, trainer, loggers, monitor, datamodule, model, origin, started=started)
+    run = TrainingRun(
+        cfg, output_dir, trainer, loggers, monitor, datamodule, model, origin, fingerprint, started=started
+    )
     run.counts, run.stats = parameter_counts(cfg, model), datamodule.statistics()
     for logger in loggers:
         logger.log_hyperparams({"params": run.counts, "data_stats": run.stats})
@@ -128,8 +145,10 @@ def parameter_counts(cfg: DictConfig, model: RecommenderModule | BaselineModule)
 
 # -- fit and test --------------------------------------------------------------------------------------------------
 def fit(run: TrainingRun) -> None:
+    """Train; from `run.resume_from` (optimizer, scheduler, loop, callbacks and generator states) when resuming."""
     if run.cfg.get("train", True):
-        run.trainer.fit(run.model, datamodule=run.datamodule)
+        ckpt_path = str(run.resume_from) if run.resume_from else None
+        run.trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=ckpt_path)
 
 
 def test(run: TrainingRun) -> dict[str, float]:
@@ -140,6 +159,7 @@ def test(run: TrainingRun) -> dict[str, float]:
         log.info("testing best checkpoint %s", checkpoint)
     if not run.cfg.get("test", True):
         return {}
+    log.info("testing")
     run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
     return {k: float(v) for k, v in run.trainer.callback_metrics.items() if k.startswith("test/")}
 
@@ -177,6 +197,8 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
             run.output_dir,
             {
                 "checkpoint": relative_to_run(checkpoint, run.output_dir) if checkpoint else None,
+                "config_sha256": run.config_sha256,
+                "resumed_from": relative_to_run(run.resume_from, run.output_dir) if run.resume_from else None,
                 "monitor": cfg.task.monitor,
                 "best_value": best_value,
                 "params": run.counts,
@@ -196,9 +218,15 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
     log.info("test metrics: %s", json.dumps(metrics, indent=1))
 
 
-def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
-    """Train and test one configuration; returns the test metrics also written to metrics.json."""
-    run = setup(cfg, output_dir)
+def train(
+    cfg: DictConfig, output_dir: Path, resume_from: Path | None = None, state: dict[str, Any] | None = None
+) -> dict[str, float]:
+    """Train and test one configuration; returns the test metrics also written to metrics.json.
+
+    `resume_from` and `state` come from `lmrec.runs.resume.open_run_folder`: the checkpoint a resumed run
+    continues from, and the run state recorded when it started (its W&B run id)."""
+    run = setup(cfg, output_dir, state)
+    run.resume_from = resume_from
     fit(run)
     metrics = test(run)
     record(run, metrics)
@@ -206,19 +234,33 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
-def main(cfg: DictConfig) -> dict[str, float] | float | None:
+def run_job(cfg: DictConfig) -> dict[str, float] | float | None:
     """Metrics, or the `optimized_metric` value when a hyperparameter search asks for one."""
+    from hydra.core.hydra_config import HydraConfig
+
     output_dir = Path(cfg.paths.output_dir)
     with entry_point("lmrec.cli.train"), wandb_finished_on_failure():
         output_dir.mkdir(parents=True, exist_ok=True)
-        rank_zero_only(write_resolved_config)(cfg, output_dir)
         check_optimized_metric(cfg)
         threads, reason = job_threads(cfg.get("torch_threads"))
         if threads:
             torch.set_num_threads(threads)
+        overrides = list(HydraConfig.get().overrides.task)
+        resume_from, state = open_run_folder(cfg, output_dir, overrides, torch.get_num_threads(), process_rank() == 0)
+        if resume_from is not None and (state or {}).get("torch_threads"):  # sums add up in the same order
+            torch.set_num_threads(int(state["torch_threads"]))
+            reason = "as when the run started"
         log.info("torch CPU threads: %d (%s)", torch.get_num_threads(), reason)
-        metrics = train(cfg, output_dir)
+        rank_zero_only(write_resolved_config)(cfg, output_dir)
+        metrics = train(cfg, output_dir, resume_from, state)
         return metrics if cfg.get("optimized_metric") is None else objective_value(cfg, output_dir)
+
+
+def main() -> dict[str, float] | float | None:
+    """`lmrec-train`: `resume=<run dir>` becomes the run's own overrides before Hydra composes the config."""
+    with report_input_errors():
+        sys.argv = resume_command_line(sys.argv)
+    return run_job()
 
 
 if __name__ == "__main__":

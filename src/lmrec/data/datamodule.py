@@ -19,12 +19,13 @@ from lmrec.data.filters import check_filter_options
 from lmrec.data.interactions import SPLITS, InteractionSplits
 from lmrec.data.processed import ProcessedData, load_processed
 from lmrec.data.protocol import check_train_inputs, pair_keys
+from lmrec.data.sequences import UserSequences, sequences_of
 from lmrec.data.sources.base import Source
 from lmrec.data.sparse import CSRMatrix
 from lmrec.data.splits import check_split_options
 from lmrec.data.stats import TokenCounter, dataset_figures
-from lmrec.data.texts import validate_template
-from lmrec.errors import ConfigError
+from lmrec.data.texts import render_item_texts, validate_template
+from lmrec.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from lmrec.tasks.base import Task
@@ -58,6 +59,7 @@ class RecDataModule(pl.LightningDataModule):
         implicit: dict | None = None,
         kcore: dict | None = None,
         filters: dict | None = None,
+        user_text: dict | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -93,6 +95,7 @@ class RecDataModule(pl.LightningDataModule):
             },
         }
         validate_template(self.options["template"], source.item_fields, source.name)
+        self.user_text = user_text_options(dict(user_text or {}), source)
         check_split_options(self.options["split"], self.options["ratios"], **self.options["split_options"])
         check_filter_options(self.options["implicit_threshold"], *self.options["kcore"], self.options["min_text_words"])
         self.data: ProcessedData | None = None
@@ -135,6 +138,16 @@ class RecDataModule(pl.LightningDataModule):
             {"template": opts["template"], "separator": opts["separator"], "source": self.source.name}, sort_keys=True
         )
 
+    def user_texts(self) -> list[str]:
+        """One text per user, rendered from the source's user fields (`data.user_text`); empty for a user whose
+        fields are all empty. Refused where the source has no user fields, or no user has any text."""
+        return render_user_texts(self.prepare().users, self.source, self.user_text)
+
+    @property
+    def user_template_id(self) -> str:
+        """What the user texts were rendered from, for the embedding cache key (which also hashes the texts)."""
+        return json.dumps({"users": self.user_text, "source": self.source.name}, sort_keys=True)
+
     def train_history(self) -> CSRMatrix:
         """Each user's training items: what a history user tower may see (never validation or test)."""
         self.prepare()
@@ -143,6 +156,11 @@ class RecDataModule(pl.LightningDataModule):
             check_train_history(history, self.splits)
             self._history = history
         return self._history
+
+    def train_sequences(self) -> UserSequences:
+        """Each user's training items in time order: what a sequence user tower reads in the ranking task."""
+        self.train_history()  # the same leakage guard: a training sequence holds exactly the training pairs
+        return sequences_of(self.splits, ("train",))
 
     def statistics(self) -> dict[str, float]:
         """What a reader needs to judge a result: size, sparsity, and how long the item texts are."""
@@ -228,6 +246,40 @@ class RecDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
+
+
+def user_text_options(options: dict[str, Any], source: Source) -> dict[str, Any]:
+    """`data.user_text` with its default template (one `Field: {field}` segment per user field of the source).
+
+    Checked now, before any file is read, when a template is given; without one a source without user fields is
+    only refused when a user-text tower asks for the texts (`render_user_texts`)."""
+    template = options.get("template")
+    if template is None:
+        template = [f"{field.replace('_', ' ').capitalize()}: {{{field}}}" for field in source.user_fields]
+    elif source.user_fields:
+        validate_template(list(template), source.user_fields, source.name)
+    return {"template": [str(t) for t in template], "separator": str(options.get("separator", ". "))}
+
+
+def render_user_texts(users: Any, source: Source, options: dict[str, Any]) -> list[str]:
+    fields = list(source.user_fields)
+    if not fields or not options["template"]:
+        raise ConfigError(
+            f"data source {source.name} has no user text (no user fields), so model/user_tower=text has nothing to "
+            "read; MovieLens has the tags users wrote (data.source.max_user_tags=N) and 100K/1M demographics, Amazon "
+            "the user's reviews (data.source.user_reviews=true)"
+        )
+    validate_template(options["template"], fields, source.name)
+    frame = users.reindex(columns=fields).fillna("").astype(str)
+    texts = render_item_texts(frame, fields, options["template"], options["separator"])
+    with_text = sum(1 for t in texts if t.strip())
+    if with_text == 0:
+        raise DataError(
+            f"data source {source.name}: no user has any text in the fields {', '.join(fields)}; "
+            "model/user_tower=text would read nothing"
+        )
+    log.info("user texts: %d of %d users have text (the others read as an empty text)", with_text, len(texts))
+    return texts
 
 
 def _optional_float(value: Any) -> float | None:

@@ -26,17 +26,33 @@ class InteractionSplits:
         self.item_ids = data.items["item_id"].to_numpy()
         frame = data.interactions
         self._tensors = {}
+        self._timestamps: dict[str, torch.Tensor] = {}
+        self._rows: dict[str, torch.Tensor] = {}
+        codes = frame["split"].to_numpy()
         for name, code in SPLIT_CODES.items():
-            part = frame[frame["split"] == code]
+            chosen = codes == code
+            part = frame[chosen]
             self._tensors[name] = (
                 torch.tensor(part["user_idx"].to_numpy(np.int64)),
                 torch.tensor(part["item_idx"].to_numpy(np.int64)),
                 torch.tensor(part["rating"].to_numpy(np.float32)),
             )
+            # A table without times (a hand-built test frame) orders each user's items by table row alone.
+            times = part["timestamp"].to_numpy(np.int64) if "timestamp" in part else np.zeros(len(part), np.int64)
+            self._timestamps[name] = torch.from_numpy(np.ascontiguousarray(times).copy())
+            self._rows[name] = torch.from_numpy(np.flatnonzero(chosen))
 
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(user index, item index, rating) of every interaction in `split`, in table order."""
         return self._tensors[split]
+
+    def timestamps(self, split: str) -> torch.Tensor:
+        """The timestamp of each interaction of `split`, aligned with `tensors(split)`."""
+        return self._timestamps[split]
+
+    def rows(self, split: str) -> torch.Tensor:
+        """Each interaction's row in the processed table: the tie order among equal timestamps."""
+        return self._rows[split]
 
     def size(self, split: str) -> int:
         return len(self._tensors[split][0])

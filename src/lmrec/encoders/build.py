@@ -65,9 +65,14 @@ def build_tuned_encoder(encoder_cfg: DictConfig, tuning: Tuning) -> TextEncoder:
 
 
 def tuned_text_source(
-    encoder_cfg: DictConfig, tuning_cfg: DictConfig, tuning: Tuning, texts: Sequence[str]
+    encoder_cfg: DictConfig,
+    tuning_cfg: DictConfig,
+    tuning: Tuning,
+    texts: Sequence[str],
+    cache_dir: Path | None = None,
 ) -> TunedTextEncoder:
-    """A trainable encoder over the catalogue's texts, with the tuning mode applied to its weights."""
+    """A trainable encoder over the catalogue's texts, with the tuning mode applied to its weights. With
+    `model.tuning.layer_cache_on_disk` the frozen layers' output is kept under `cache_dir` for later runs."""
     encoder = build_tuned_encoder(encoder_cfg, tuning)
     encoder.train()  # Lightning keeps each module's mode; a tuned encoder trains with its dropout on
     if tuning_cfg.get("gradient_checkpointing"):
@@ -78,6 +83,7 @@ def tuned_text_source(
         chunk_size=encoder_options(encoder_cfg)[1],
         tuning=tuning,
         compile=bool(tuning_cfg.get("compile")),
+        layer_cache_dir=cache_dir if tuning_cfg.get("layer_cache_on_disk") and cache_dir is not None else None,
     )
 
 

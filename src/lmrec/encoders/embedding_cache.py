@@ -126,7 +126,7 @@ def cached_embeddings(
             return cached[0], {**cached[1], "cache_hit": True}
         reset_peak_memory(torch.device(device))
         started = time.perf_counter()
-        embeddings, resumed = _encode_in_parts(encoder_cfg, texts, key, path, batch_size, device)
+        embeddings, resumed, counts = _encode_in_parts(encoder_cfg, texts, key, path, batch_size, device)
         seconds = time.perf_counter() - started
         report = {
             "encode_seconds": round(seconds, 3),
@@ -135,6 +135,7 @@ def cached_embeddings(
             "encode_device": str(device),
             "texts": len(texts),
             "resumed_texts": resumed,
+            **counts,  # texts cut at max_length: a cache hit warns about them again (FrozenTextTable)
         }
         _write_atomic(path, embeddings, key, report)
         PartialEncoding(path).remove()
@@ -144,8 +145,9 @@ def cached_embeddings(
 
 def _encode_in_parts(
     encoder_cfg: dict, texts: Sequence[str], key: EmbeddingKey, path: Path, batch_size: int, device
-) -> tuple[torch.Tensor, int]:
-    """The matrix, and how many of its rows an earlier, stopped run had already encoded."""
+) -> tuple[torch.Tensor, int, dict[str, int]]:
+    """The matrix, how many of its rows an earlier, stopped run had already encoded, and how many texts were cut
+    at the encoder's max_length."""
     from lmrec.encoders.text_encoder import TextEncoder  # imported late: transformers start-up is slow
 
     partial = PartialEncoding(path)
@@ -182,7 +184,7 @@ def _encode_in_parts(
             partial.add(key.digest(), rows, vectors)
             advance(len(rows))
     partial.flush(key.digest())
-    return out, len(skip)
+    return out, len(skip), {"truncated": int(encoder.truncated), "max_length": int(encoder.max_length)}
 
 
 @contextmanager

@@ -42,7 +42,8 @@ def check_encoder_options(
 
 
 def check_encoder_config(options: Mapping[str, Any]) -> None:
-    """`check_encoder_options` over a `model.encoder` mapping (its missing keys take the defaults)."""
+    """`check_encoder_options` over a `model.encoder` mapping (its missing keys take the defaults), then
+    `check_text_room`."""
     check_encoder_options(
         options.get("pooling", "mean"),
         options.get("max_length", 128),
@@ -51,6 +52,38 @@ def check_encoder_config(options: Mapping[str, Any]) -> None:
         layer=options.get("layer"),
         prompt=options.get("prompt"),
     )
+    check_text_room(options)
+
+
+#: Up to this many tokens, `check_text_room` loads the tokenizer to check that the text gets any of them.
+SHORT_MAX_LENGTH = 32
+
+
+def check_text_room(options: Mapping[str, Any]) -> None:
+    """Refuse a `max_length` that the special tokens and the prompt fill, before anything is encoded.
+
+    Every item would then be encoded from the same tokens and get the same vector, so the text tower would carry
+    no information. `TextEncoder.tokenize` refuses it too, but only once the encoder has loaded, inside the
+    encoding pass. The tokenizer is loaded here only when it can matter (a prompt is set, or max_length is at most
+    SHORT_MAX_LENGTH), since a long default length always leaves room. An end-of-sequence token the encoder may
+    append is not counted (that needs the model config), so this never refuses a length the encoder accepts.
+    """
+    max_length, prompt = options.get("max_length", 128), options.get("prompt")
+    if max_length > SHORT_MAX_LENGTH and not prompt:
+        return
+    from lmrec.encoders.loading import load_tokenizer, special_token_frame
+    from lmrec.encoders.resolve import encoder_files
+
+    tokenizer = load_tokenizer(encoder_files(options), bool(options.get("trust_remote_code")))
+    head, tail = special_token_frame(tokenizer)
+    parts = prompt.split("{text}") if prompt else []
+    frame = len(head) + len(tail) + sum(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in parts if p)
+    if max_length <= frame:
+        what = "the special tokens and the prompt" if prompt else "the tokenizer's special tokens"
+        raise ConfigError(
+            f"model.encoder.max_length={max_length} leaves no token for the item text: {what} take {frame}; "
+            f"expected at least {frame + 1}"
+        )
 
 
 def check_quantization(quantization: str) -> None:

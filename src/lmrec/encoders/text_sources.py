@@ -6,16 +6,74 @@ Both answer the same two questions — vectors for some items (`forward`) and fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from lmrec.encoders.layer_cache import gather_ragged, run_bottom, run_top
+from lmrec.encoders.layer_cache import cached_bottom_states, gather_ragged, layer_states_key, run_bottom, run_top
 from lmrec.encoders.text_encoder import TextEncoder
 from lmrec.encoders.tuning.base import Tuning
 from lmrec.encoders.tuning.modes import FullTuning
 from lmrec.runtime.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+#: Item vectors whose largest difference from their mean is below this share of their largest entry are taken as
+#: one vector: every item then looks alike to the model (e.g. `model.encoder.max_length` leaves no text tokens).
+COLLAPSE_TOLERANCE = 1e-4
+
+
+def collapsed_spread(embeddings: torch.Tensor) -> float | None:
+    """The largest |row - mean row| relative to the largest |entry| when the rows are (nearly) all one vector,
+    else None. One pass over the matrix, no pairwise distances: cheap for a catalogue of millions."""
+    if embeddings.shape[0] < 2 or embeddings.numel() == 0:
+        return None
+    rows = embeddings.float()
+    scale = float(rows.abs().max())
+    spread = float((rows - rows.mean(0, keepdim=True)).abs().max())
+    if scale == 0.0 or spread <= COLLAPSE_TOLERANCE * scale:
+        return spread / scale if scale else 0.0
+    return None
+
+
+def warn_if_collapsed(embeddings: torch.Tensor, where: str) -> None:
+    """A text tower whose item vectors are all the same carries no information, and trains without complaint."""
+    spread = collapsed_spread(embeddings)
+    if spread is not None:
+        log.warning(
+            "%s: all %d item text vectors are the same vector (largest difference from their mean: %.1e of the "
+            "largest entry), so the text tower cannot tell items apart; check model.encoder.max_length (room for "
+            "text after the special tokens and the prompt), model.encoder.layer and data.text.template",
+            where,
+            embeddings.shape[0],
+            spread,
+        )
+
+
+def warn_truncation(truncated: int, total: int, max_length: int | None) -> None:
+    """Say how many item texts the encoder cut at `model.encoder.max_length`, louder when it cut most of them."""
+    if not truncated or not total:
+        return
+    share = truncated / total
+    advice = "; most item texts lose their end: raise model.encoder.max_length" if share > 0.5 else ""
+    log.warning(
+        "%d of %d item texts (%.1f%%) were cut at model.encoder.max_length=%s tokens%s",
+        truncated,
+        total,
+        100 * share,
+        max_length,
+        advice,
+    )
+
+
+def report_truncation(encoding: Mapping, total: int) -> None:
+    """`warn_truncation` from an embedding cache's report, when it recorded the count (`truncated`)."""
+    truncated = encoding.get("truncated")
+    if isinstance(truncated, int):
+        warn_truncation(truncated, int(encoding.get("texts", total)), encoding.get("max_length"))
 
 
 class FrozenTextTable(nn.Module):
@@ -30,6 +88,9 @@ class FrozenTextTable(nn.Module):
         self.register_buffer("embeddings", embeddings.float().clone(), persistent=True)
         # What encoding the catalogue cost (lmrec.encoders.embedding_cache.cached_embeddings), for run records.
         self.encoding = dict(encoding or {})
+        warn_if_collapsed(self.embeddings, "frozen item text table")
+        if self.encoding.get("cache_hit"):  # on a miss, the encoding pass has just said so itself
+            report_truncation(self.encoding, self.embeddings.shape[0])
 
     @property
     def dim(self) -> int:
@@ -62,9 +123,13 @@ class TunedTextEncoder(nn.Module):
         chunk_size: int = 256,
         tuning: Tuning | None = None,
         compile: bool = False,
+        layer_cache_dir: Path | None = None,
     ) -> None:
+        """`layer_cache_dir`: keep the frozen layers' output on disk there (content-checked, shared by the runs of
+        a sweep, `lmrec.encoders.layer_cache`); None computes it once per run in memory."""
         super().__init__()
         self.encoder = encoder
+        self.layer_cache_dir = Path(layer_cache_dir) if layer_cache_dir is not None else None
         self.chunk_size = int(chunk_size)  # model.encoder.batch_size, checked by lmrec.encoders.build
         self.tuning = tuning or FullTuning()
         self._run_top = run_top
@@ -73,6 +138,7 @@ class TunedTextEncoder(nn.Module):
             encoder.model = torch.compile(encoder.model, dynamic=True)
             self._run_top = torch.compile(run_top, dynamic=True)
         token_lists = encoder.tokenize(texts)["input_ids"]
+        warn_truncation(encoder.truncated, len(token_lists), encoder.max_length)
         lengths = torch.tensor([len(ids) for ids in token_lists], dtype=torch.long)
         width = int(lengths.max()) if len(lengths) else 1
         pad_id = encoder.tokenizer.pad_token_id or 0
@@ -127,9 +193,16 @@ class TunedTextEncoder(nn.Module):
         # Ordinary tensors even when first needed inside an inference-mode evaluation (the sanity check): training
         # later saves them for the backward pass of the layers they feed, which inference tensors cannot be.
         with torch.inference_mode(False), torch.no_grad():
-            self._compute_bottom_cache()
+            device = self.lengths.device
+            dtype = str(next(self.tuned_model.parameters()).dtype)
+            key = layer_states_key(
+                self.encoder.weights_sha256, self.cached_depth, self.token_ids, self.lengths, dtype=dtype,
+                device=device.type,
+            )  # fmt: skip
+            states, starts, _ = cached_bottom_states(self.layer_cache_dir, key, self._compute_bottom_cache)
+            self.bottom_states, self.bottom_starts = states.to(device), starts.to(device)
 
-    def _compute_bottom_cache(self) -> None:
+    def _compute_bottom_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.tuned_model
         was_training = model.training
         model.eval()  # the frozen bottom runs without dropout, like the frozen mode's embedding cache
@@ -147,8 +220,7 @@ class TunedTextEncoder(nn.Module):
         sorted_lengths = self.lengths[order]
         starts = torch.empty_like(self.lengths)
         starts[order] = torch.cumsum(sorted_lengths, 0) - sorted_lengths
-        self.bottom_states = torch.cat(states) if states else torch.empty(0, self.dim, device=self.lengths.device)
-        self.bottom_starts = starts
+        return torch.cat(states) if states else torch.empty(0, self.dim, device=self.lengths.device), starts
 
     def drop_bottom_cache(self) -> None:
         self.bottom_states = None

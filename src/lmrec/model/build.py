@@ -48,6 +48,11 @@ def uses_text(cfg: DictConfig) -> bool:
     return not is_baseline(cfg) and "text_source" in target_parameters(cfg.model.item_tower)
 
 
+def uses_user_text(cfg: DictConfig) -> bool:
+    """Whether the configured user tower reads user text (it names a `user_text_source` constructor argument)."""
+    return not is_baseline(cfg) and "user_text_source" in target_parameters(cfg.model.user_tower)
+
+
 def build_baseline(cfg: DictConfig, datamodule: RecDataModule, task: Task) -> BaselineModule:
     def no_text() -> nn.Module:
         raise ConfigError("a fitted baseline reads no item text")
@@ -90,30 +95,50 @@ def build_model(
     """
     datamodule.prepare()
     if is_baseline(cfg):
+        task.check_components(None)
         return build_baseline(cfg, datamodule, task)
     dim = int(cfg.model.dim)
     if dim < 1:
         raise ConfigError(f"model.dim={dim}; expected a positive width")
     tuning = build_tuning(cfg.model)
-    text = uses_text(cfg)
-    if not tuning.caches_embeddings and not text:
+    text, user_text = uses_text(cfg), uses_user_text(cfg)
+    if not tuning.caches_embeddings and not (text or user_text):
         raise ConfigError(
             f"model/tuning={tuning.name} tunes the text encoder, but model/item_tower={cfg.model.item_tower.name} "
-            "uses no text; pick a text or hybrid item tower, or model/tuning=frozen"
+            f"and model/user_tower={cfg.model.user_tower.name} use no text; pick a text or hybrid tower, or "
+            "model/tuning=frozen"
         )
     width = text_width(cfg, text_embeddings) if text else 0
+    user_width = text_width(cfg, None) if user_text else 0
+    user_texts = datamodule.user_texts() if user_text else []  # refused now, not after encoding the items
 
     with torch.random.fork_rng():  # the dry run must not shift the real model's initialisation
-        build_components(cfg, BuildContext(datamodule, dim, lambda: FrozenTextTable(torch.zeros(1, width))))
+        stand_ins = BuildContext(
+            datamodule,
+            dim,
+            lambda: FrozenTextTable(torch.zeros(1, width)),
+            lambda: FrozenTextTable(torch.zeros(1, user_width)),
+        )
+        task.check_components(build_components(cfg, stand_ins))
         optimizer, scheduler = build_optimizer(cfg)
 
     def text_source() -> nn.Module:
         if not tuning.caches_embeddings:
-            return tuned_text_source(cfg.model.encoder, cfg.model.tuning, tuning, datamodule.item_texts)
+            return tuned_text_source(
+                cfg.model.encoder, cfg.model.tuning, tuning, datamodule.item_texts, datamodule.cache_dir
+            )
         if text_embeddings is not None:
             return FrozenTextTable(text_embeddings)
         embeddings, report = frozen_text_embeddings(
             cfg.model.encoder, datamodule.item_texts, datamodule.template_id, datamodule.cache_dir, device_of(cfg)
+        )
+        return FrozenTextTable(embeddings, encoding=report)
+
+    def user_text_source() -> nn.Module:
+        if not tuning.caches_embeddings:
+            return tuned_text_source(cfg.model.encoder, cfg.model.tuning, tuning, user_texts)
+        embeddings, report = frozen_text_embeddings(
+            cfg.model.encoder, user_texts, datamodule.user_template_id, datamodule.cache_dir, device_of(cfg)
         )
         return FrozenTextTable(embeddings, encoding=report)
 
@@ -125,7 +150,7 @@ def build_model(
         monitor=str(cfg.task.monitor),
         encoder_lr=tuning_options.get("lr"),
         encoder_weight_decay=tuning_options.get("weight_decay"),
-        **build_components(cfg, BuildContext(datamodule, dim, text_source)),
+        **build_components(cfg, BuildContext(datamodule, dim, text_source, user_text_source)),
     )
 
 

@@ -49,8 +49,13 @@ class MLPHead(nn.Module):
 
     def __init__(self, dim: int, hidden: tuple[int, ...] | list[int] = (128, 64), dropout: float = 0.1) -> None:
         super().__init__()
-        if not hidden:
-            raise ConfigError("model.head.hidden must list at least one layer width")
+        if not isinstance(hidden, list | tuple) or not hidden:
+            raise ConfigError(f"model.head.hidden={hidden!r}: must list at least one layer width")
+        if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in hidden):
+            # torch would stop with a bare RuntimeError from nn.Linear for a width below 1
+            raise ConfigError(f"model.head.hidden={list(hidden)!r}; expected layer widths, each a whole number >= 1")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+            raise ConfigError(f"model.head.dropout={dropout!r}; expected a probability in [0, 1)")
         self.dim = dim
         widths = [3 * dim, *hidden]
         layers: list[nn.Module] = []

@@ -41,11 +41,13 @@ def model_input(name: str) -> Callable[[Callable[[BuildContext], Any]], Callable
 
 @dataclass
 class BuildContext:
-    """What providers may read: the prepared data, the model width, and the item text source factory."""
+    """What providers may read: the prepared data, the model width, and the item and user text source factories."""
 
     datamodule: RecDataModule
     dim: int
     text_source: Callable[[], nn.Module]
+    #: The user text vectors' factory (`model/user_tower=text|hybrid`), like `text_source` for items.
+    user_text_source: Callable[[], nn.Module] = field(default=lambda: _no_user_text())
     _memo: dict[str, Any] = field(default_factory=dict)
 
     def available(self) -> Mapping[str, Callable[[], Any]]:
@@ -57,6 +59,12 @@ class BuildContext:
         if name not in self._memo:
             self._memo[name] = PROVIDERS[name](self)
         return self._memo[name]
+
+
+def _no_user_text() -> nn.Module:
+    from lmrec.errors import ConfigError
+
+    raise ConfigError("this model reads no user text")
 
 
 class _LiveInputs(Mapping):

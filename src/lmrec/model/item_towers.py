@@ -42,7 +42,16 @@ class TextItemTower(nn.Module):
     items it is given (the module hands it each batch's distinct items only).
     """
 
-    def __init__(self, text_source: nn.Module, dim: int, project: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        text_source: nn.Module,
+        dim: int,
+        project: bool = True,
+        dropout: float = 0.0,
+        init_std: float | None = None,
+    ) -> None:
+        """`init_std`: Normal(0, init_std) projection weights with zero bias, as BERT and SASRec initialise linear
+        maps (e.g. experiment=sasrec with a text item tower); None keeps torch's default initialisation."""
         super().__init__()
         self.text = text_source
         text_dim = int(text_source.dim)
@@ -54,6 +63,9 @@ class TextItemTower(nn.Module):
             )
         else:
             self.projection = nn.Identity()
+        if init_std is not None and isinstance(self.projection, nn.Linear):
+            nn.init.normal_(self.projection.weight, std=float(init_std))
+            nn.init.zeros_(self.projection.bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:

@@ -93,14 +93,54 @@ class RecommenderModule(EvaluatedModule):
         item_vectors, looked_up = self.item_vectors(items, lookup.items)
         return self.head.score_all(self.user_tower(users, lookup, looked_up), item_vectors, users, items)
 
-    def score_all_items(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits [users, all items] for full-ranking evaluation, from item vectors computed once per pass."""
-        item_vectors = (
-            self._frozen_item_vectors if self._frozen_item_vectors is not None else self.item_tower.all_items()
-        )
-        lookup = self.user_tower.lookup(users)
-        u = self.user_tower(users, lookup, item_vectors[lookup.items])
+    def all_item_vectors(self) -> torch.Tensor:
+        """Every item's vector: computed once per evaluation pass, or now (full softmax during training)."""
+        if self._frozen_item_vectors is not None:
+            return self._frozen_item_vectors
+        return self.item_tower.all_items()
+
+    def score_all_items(self, users: torch.Tensor, sequences: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [users, all items] for full-ranking evaluation, from item vectors computed once per pass.
+
+        `sequences` (left-padded item indices, next-item prediction) replaces what the user tower would look up:
+        the user is then the given history, read by a sequence tower."""
+        item_vectors = self.all_item_vectors()
+        if sequences is None:
+            lookup = self.user_tower.lookup(users)
+            u = self.user_tower(users, lookup, item_vectors[lookup.items])
+        else:
+            lookup = self.user_tower.lookup_sequences(sequences, users)
+            u = self.user_tower.pool(self.user_tower.encode(lookup, item_vectors[lookup.items]), lookup)
         return self.head.score_all(u, item_vectors, users)
+
+    # -- sequences (next-item prediction; the user tower must be a sequence tower) ------------------------------
+    def encode_sequences(
+        self,
+        sequences: torch.Tensor,
+        *item_groups: torch.Tensor,
+        users: torch.Tensor | None = None,
+        item_vectors: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The user tower's output at every position of left-padded `sequences` [B, L, dim], and the vectors of
+        further item groups (targets, negatives, candidates), every distinct item encoded once per step.
+        `item_vectors` (the whole catalogue's, already computed for a full softmax) is indexed instead."""
+        lookup = self.user_tower.lookup_sequences(sequences, users)
+        if item_vectors is not None:
+            return self.user_tower.encode(lookup, item_vectors[lookup.items]), [item_vectors[g] for g in item_groups]
+        looked_up, *vectors = self.item_vectors(lookup.items, *item_groups)
+        return self.user_tower.encode(lookup, looked_up), vectors
+
+    def score_vectors(
+        self, u: torch.Tensor, users: torch.Tensor, item_vectors: torch.Tensor, items: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits of aligned (user vector, item vector) pairs (any matching leading shape)."""
+        return self.head(u, item_vectors, users, items)
+
+    def score_vectors_against(
+        self, u: torch.Tensor, users: torch.Tensor, item_vectors: torch.Tensor, items: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits [rows of u, rows of item_vectors]; `items` names those rows (None: the whole catalogue)."""
+        return self.head.score_all(u, item_vectors, users, items)
 
     # -- training --------------------------------------------------------------------------------------------
     def on_fit_start(self) -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from lmrec.atomic import atomic_path
 from lmrec.errors import CheckpointError, MissingInputError
 
 if TYPE_CHECKING:
     from lmrec.model.module import RecommenderModule
+
+log = logging.getLogger(__name__)
 
 
 def load_checkpoint(checkpoint: Path) -> dict[str, Any]:
@@ -69,3 +74,53 @@ def load_matching_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]
         raise CheckpointError(f"model.init_from={source}: no weight in it matches this model")
     model.load_state_dict(matching, strict=False)
     return len(matching)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file beside the target and renamed into place.
+
+    Lightning's own writer stages the file in the system temp folder and moves it, which is a copy (and can leave
+    a truncated `last.ckpt`) when that folder is on another file system, and leaves the staged file behind when
+    the process is killed. Here a kill during the write leaves the previous checkpoint whole and a `.<name>.*.tmp`
+    sibling, which `prune_stale_checkpoints` removes when the run resumes.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        with atomic_path(Path(path)) as tmp:
+            torch.save(checkpoint, tmp)
+        log.info("checkpoint saved: %s", path)
+
+
+def tracked_checkpoints(payload: dict[str, Any]) -> set[str]:
+    """File names of the checkpoints a checkpoint's ModelCheckpoint callbacks knew of (last, best, top-k)."""
+    names: set[str] = set()
+    for key, state in (payload.get("callbacks") or {}).items():
+        if not str(key).startswith("ModelCheckpoint") or not isinstance(state, dict):
+            continue
+        paths = [state.get("best_model_path"), state.get("last_model_path"), state.get("kth_best_model_path")]
+        paths += list((state.get("best_k_models") or {}).keys())
+        names |= {Path(str(p)).name for p in paths if p}
+    return names
+
+
+def prune_stale_checkpoints(folder: Path, resume_from: Path, payload: dict[str, Any]) -> list[Path]:
+    """Delete the checkpoints in `folder` that the checkpoint a run resumes from does not know of.
+
+    They were written after it, by the attempt that was killed (a best checkpoint saved just before the kill, a
+    half-written temporary file); the resumed run writes them again. Left in place they would be read as this
+    run's results, or collide with the names the resumed run writes.
+    """
+    keep = tracked_checkpoints(payload) | {Path(resume_from).name}
+    stale = [
+        p
+        for p in sorted(Path(folder).iterdir())
+        if p.is_file()
+        and p.name not in keep
+        and (p.suffix == ".ckpt" or (p.name.startswith(".") and ".ckpt." in p.name))
+    ]
+    for path in stale:
+        path.unlink()
+        log.info("removed %s: written after %s by the attempt that stopped", path.name, Path(resume_from).name)
+    return stale

@@ -7,12 +7,15 @@ folder (`inside`).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lmrec.config.secrets import redact_secrets
 from lmrec.errors import MissingInputError, RunFolderError
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
@@ -22,6 +25,26 @@ METRICS_FILE = "metrics.json"
 EVAL_METRICS_FILE = "eval_metrics.json"
 #: A sweep job's status row, written when the job ends (`lmrec.sweeps.summary`).
 JOB_STATUS_FILE = "job_status.json"
+#: Written when a run starts: what a resume needs (`lmrec.runs.resume`).
+RUN_STATE_FILE = "run_state.json"
+CHECKPOINT_DIR = "checkpoints"
+#: Everything a run of lmrec (and its loggers) may write into its folder, besides Hydra's `.hydra/` and log files.
+RUN_ARTEFACTS = (
+    CHECKPOINT_DIR,
+    METRICS_FILE,
+    RUN_FILE,
+    RUN_STATE_FILE,
+    JOB_STATUS_FILE,
+    EVAL_METRICS_FILE,
+    "config_resolved.yaml",
+    "data_card.json",
+    "data_card.md",
+    "split",
+    "wandb",
+    "csv",
+    "tensorboard",
+    "lightning_logs",
+)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -113,6 +136,33 @@ def saved_config(run_dir: Path) -> DictConfig:
     return cfg
 
 
+#: Options that say how a run is started, not what it computes: left out of the config's fingerprint.
+RUN_CONTROL_KEYS = ("resume", "overwrite")
+
+
+def config_sha256(cfg: DictConfig) -> str:
+    """Fingerprint of a run's config as Hydra saves it (unresolved, so the same whether the job ran alone or in
+    a sweep), without the run-control options: run.json records it, and lmrec-eval compares it with
+    `.hydra/config.yaml` to refuse records that belong to another config."""
+    content = OmegaConf.to_container(cfg, resolve=False)
+    content = {k: v for k, v in content.items() if k not in RUN_CONTROL_KEYS and k != "hydra"}
+    # Secrets redacted, as in the saved `.hydra/config.yaml` it is compared with (lmrec.runtime.redaction).
+    content = redact_secrets(content, keep_interpolations=True)
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_records_match_config(run_dir: Path) -> None:
+    """Refuse a run.json written for another config than the folder's `.hydra/config.yaml` (the folder was reused
+    by a run with other settings, which rewrote `.hydra/` but not the earlier run's records)."""
+    info = read_run_info(run_dir) or {}
+    recorded = info.get("config_sha256")
+    if recorded and recorded != config_sha256(saved_config(run_dir)):
+        raise RunFolderError(
+            f"{Path(run_dir) / RUN_FILE} and its checkpoints were written for another config than "
+            f"{Path(run_dir) / CONFIG_FILE} (the folder was reused with other settings); re-train the run"
+        )
+
+
 def check_same_data(run_dir: Path, key: str) -> None:
     """Refuse to evaluate a run on data other than the data it trained on (fingerprints from run.json)."""
     info = read_run_info(run_dir) or {}
@@ -123,3 +173,50 @@ def check_same_data(run_dir: Path, key: str) -> None:
             f"({recorded}, see {Path(run_dir) / RUN_FILE}); restore the run's data files or point paths.data_dir "
             "at them"
         )
+
+
+def _written_by_hydra(path: Path) -> bool:
+    """Hydra's own files: `.hydra/` and the job's log (train.log, train_rank1.log), written before lmrec runs."""
+    return path.name == ".hydra" or (path.is_file() and path.suffix == ".log")
+
+
+def _atomic_leftover(path: Path) -> bool:
+    """A temporary file `lmrec.atomic` writes beside its target, left behind by a process killed mid-write."""
+    return path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def previous_run_files(run_dir: Path) -> list[Path]:
+    """What an earlier run left in `run_dir` (Hydra's files do not count), sorted by name."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not _written_by_hydra(p))
+
+
+def check_fresh_run_folder(run_dir: Path, overwrite: bool) -> None:
+    """Refuse to start a run in a folder that holds another run's files, or clear them with `overwrite=true`.
+
+    Results of two runs in one folder cannot be told apart (which `last.ckpt`, which `metrics.json` belongs to
+    the config in `.hydra/`?). Only files lmrec writes are ever deleted: a folder that holds anything else is
+    refused even with `overwrite=true`, so a mistyped `hydra.run.dir` cannot wipe someone's files.
+    """
+    found = previous_run_files(run_dir)
+    if not found:
+        return
+    names = ", ".join(p.name for p in found[:4]) + (", ..." if len(found) > 4 else "")
+    foreign = [p.name for p in found if p.name not in RUN_ARTEFACTS and not _atomic_leftover(p)]
+    if foreign:
+        raise RunFolderError(
+            f"run folder {run_dir} holds files lmrec did not write ({', '.join(foreign[:4])}); "
+            "choose another hydra.run.dir"
+        )
+    if not overwrite:
+        raise RunFolderError(
+            f"run folder {run_dir} already holds a run ({names}); continue it with `lmrec-train resume={run_dir}`, "
+            "start over with overwrite=true, or choose another hydra.run.dir"
+        )
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()

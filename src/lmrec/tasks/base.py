@@ -7,6 +7,7 @@ in `lmrec/tasks/<task>.py` plus one `conf/task/<name>.yaml`; nothing else branch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import torch
@@ -29,7 +30,11 @@ class Scorer(Protocol):
 
 
 class Task(nn.Module):
-    """Base class of tasks. Subclasses implement every method below."""
+    """Base class of tasks. Subclasses implement every method below (`check_components` is optional)."""
+
+    def check_components(self, components: Mapping[str, nn.Module] | None) -> None:
+        """Refuse a model this task cannot train, before any heavy work. `components` are the towers and head by
+        config group name (`user_tower`, ...), or None for a fitted baseline."""
 
     def train_dataset(self, splits: InteractionSplits) -> Dataset:
         """The training rows (a map-style dataset whose `__getitems__` returns one batch dict)."""

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 
 from lmrec.data.batches import NegativeSampledBatches, PopularityNegativeBatches, PositivePairs, RankingEvalBatches
 from lmrec.data.interactions import SPLITS, InteractionSplits
+from lmrec.data.sparse import CSRMatrix
 from lmrec.errors import ConfigError
 from lmrec.tasks.base import Scorer, Task
 from lmrec.tasks.buckets import BucketValues, parse_buckets, user_bucket_values
@@ -123,6 +124,10 @@ class RankingTask(Task):
 
     def eval_dataset(self, splits: InteractionSplits, split: str) -> Dataset:
         targets, seen = splits.matrix(split), splits.matrix(*SEEN_BEFORE[split])
+        return RankingEvalBatches(targets, seen, split=split, extras=self.eval_extras(splits, split, targets, seen))
+
+    def eval_extras(self, splits: InteractionSplits, split: str, targets: CSRMatrix, seen: CSRMatrix) -> list:
+        """Per-user evaluation data beside targets and mask: sampled negatives, activity buckets."""
         extras: list = []
         train_users, train_items, _ = splits.tensors("train")
         item_counts = torch.bincount(train_items, minlength=splits.num_items)
@@ -140,7 +145,7 @@ class RankingTask(Task):
         if self.buckets is not None:
             user_counts = torch.bincount(train_users, minlength=splits.num_users)
             extras.append(BucketValues(self.buckets, user_counts, item_counts))
-        return RankingEvalBatches(targets, seen, split=split, extras=extras)
+        return extras
 
     def _log_q(self, device: torch.device) -> torch.Tensor:
         if self.log_q.device != device:
@@ -196,11 +201,15 @@ class RankingTask(Task):
         accumulator = RankingMetricAccumulator(self.ks, auc="auc" in names, ties=self.ties, extra_names=extra)
         return torchmetrics.MetricCollection({"ranking": accumulator})
 
+    def eval_scores(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scores [users, catalogue] of an evaluation batch (a task whose users are sequences overrides it)."""
+        return model.score_all_items(batch["users"])
+
     def update_metrics(
         self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
     ) -> None:
         users, targets, exclude = batch["users"], batch["targets"], batch["exclude"]
-        scores = model.score_all_items(users)
+        scores = self.eval_scores(model, batch)
         split = batch.get("split")
         values: dict[str, torch.Tensor] = {}
         for label, _, _ in self.sampled:  # before the full ranking, which may use the scores as scratch space

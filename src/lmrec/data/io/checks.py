@@ -116,7 +116,11 @@ class RowChecks:
             # Each row belongs to at most one mask, so the earliest row is unambiguous.
             _, column, mask, message = min(self._found, key=lambda found: int(np.argmax(found[2])))
             index = int(np.argmax(mask))
-            raise DataValidationError(self.raw.path, int(self.raw.lines[index]), column, message(index))
+            text = message(index)
+            if index == len(self.raw) - 1 and not self.raw.ends_with_newline:
+                # the classic damaged file: a copy or download that stopped in the middle of its last line
+                text += " (the file's last line has no line end: was the file cut short?)"
+            raise DataValidationError(self.raw.path, int(self.raw.lines[index]), column, text)
         counts: dict[str, int] = {}
         for reason, _, mask, _ in self._found:
             counts[reason] = counts.get(reason, 0) + int(mask.sum())
@@ -132,13 +136,31 @@ class RowChecks:
         return ~self.bad
 
     # -- typed columns ------------------------------------------------------------------------------------------
-    def integers(self, name: str, what: str) -> np.ndarray:
-        """An int64 column; empty and non-integer values are flagged as `invalid <name>`."""
+    def integers(self, name: str, what: str, low: int | None = None, high: int | None = None) -> np.ndarray:
+        """An int64 column; empty and non-integer values are flagged as `invalid <name>`, values outside [low, high]
+        (when given) as `<name> out of range`."""
         arr = _text(self.raw.columns[name])
         ok = pc.match_substring_regex(arr, _INT_PATTERN).to_numpy(zero_copy_only=False)
         parsed = pc.cast(pc.if_else(ok, arr, "0") if not ok.all() else arr, pa.int64()).to_numpy()
         self.add(f"invalid {name}", name, ~ok, lambda i: f"expected {what}, got {describe(arr[i].as_py())}")
+        if low is not None or high is not None:
+            bounds = f"between {low} and {high}" if low is not None and high is not None else ""
+            bounds = bounds or (f">= {low}" if low is not None else f"<= {high}")
+            self.within(name, parsed, low, high, f"{what} {bounds}")
         return parsed
+
+    def within(self, name: str, values: np.ndarray, low: float | None, high: float | None, expected: str) -> None:
+        """Flag parsed `values` outside [low, high] as `<name> out of range` ("expected <expected>, got <value>").
+
+        Separate from parsing so a source can run a plausibility check (a date range) after the reference checks:
+        a row naming an unknown item is reported as that, whatever its time."""
+        inside = np.ones(len(values), dtype=bool)
+        if low is not None:
+            inside &= values >= low
+        if high is not None:
+            inside &= values <= high
+        column = self.raw.columns[name]
+        self.add(f"{name} out of range", name, ~inside, lambda i: f"expected {expected}, got {column[i]}")
 
     def numbers(self, name: str, low: float | None = None, high: float | None = None) -> np.ndarray:
         """A float64 column; non-numbers (NaN included) are `invalid <name>`, values outside [low, high] (infinities
@@ -186,9 +208,10 @@ class RowChecks:
         """Flag rows whose `values` are not among `known` (an item the item file does not define)."""
         self.add(reason, column, ~np.isin(values, known), message)
 
-    def unique_ids(self, column: str, what: str) -> np.ndarray:
-        """An integer id column whose values must not repeat (an items or users file): `duplicate <column>`."""
-        ids = self.integers(column, what)
+    def unique_ids(self, column: str, what: str, low: int | None = None) -> np.ndarray:
+        """An integer id column (each >= `low`) whose values must not repeat (an items or users file):
+        `duplicate <column>`."""
+        ids = self.integers(column, what, low)
         self.unique(
             {column: ids},
             f"duplicate {column}",

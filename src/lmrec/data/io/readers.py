@@ -79,6 +79,7 @@ class RawTable:
         bad_records: record index -> why the record could not be split (bad quoting, invalid JSON).
         columns: required column name -> one value per record (a list; a pyarrow string array when read with
             `read_text_table(..., columnar=True)`).
+        ends_with_newline: whether the last line is complete (if not, a bad last record may be a cut-off file).
     """
 
     path: Path
@@ -87,6 +88,7 @@ class RawTable:
     n_fields: np.ndarray
     bad_records: dict[int, str] = field(default_factory=dict)
     columns: dict[str, list[Any]] = field(default_factory=dict)
+    ends_with_newline: bool = True
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -121,16 +123,34 @@ def _encoding_name(encoding: str) -> str:
     return "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
 
 
-def _check_required(path: Path, header: list[str], required: Sequence[str], *, header_line: bool) -> None:
+#: Separators a header of one field may really use, when its file is read with another one.
+_OTHER_DELIMITERS = (";", "\t", "|", ",", "::")
+
+
+def _check_required(
+    path: Path, header: list[str], required: Sequence[str], *, header_line: bool, delimiter: str = ","
+) -> None:
     for column in required:
         if column not in header:
             where = "" if header_line else " (this file has no header line: set its column names)"
+            other = next((d for d in _OTHER_DELIMITERS if d != delimiter and d in header[0]), None) if header else None
+            if header_line and len(header) == 1 and other is not None:
+                where = f" (the header is one field: is the file separated by {other!r} instead of {delimiter!r}?)"
             raise DataValidationError(
                 path,
                 1,
                 column,
                 f"missing column {column!r}: expected columns {', '.join(required)}; "
                 f"found {', '.join(map(repr, header)) or 'none'}{where}",
+            )
+        if header.count(column) > 1:  # which of the two holds the values is a guess lmrec does not make
+            fields = [str(i + 1) for i, name in enumerate(header) if name == column]
+            raise DataValidationError(
+                path,
+                1,
+                column,
+                f"column {column!r} appears {len(fields)} times in the header (fields {', '.join(fields)}); "
+                "expected each column once",
             )
 
 
@@ -151,26 +171,32 @@ def read_text_table(
     """
     path = Path(path)
     data = _read_bytes(path, digests)
+    complete = _ends_with_newline(data)
     if columnar:
         fast = split_with_arrow(data, fmt, required, utf8=_encoding_name(fmt.encoding) == "UTF-8")
         if fast is not None:
             header, starts, arrays = fast
             n_fields = np.full(len(starts), len(header), dtype=np.int64)
-            return RawTable(path, header, starts, n_fields, {}, dict(arrays))
+            return RawTable(path, header, starts, n_fields, {}, dict(arrays), complete)
     text = _decode(path, data, fmt.encoding)
     del data
     if fmt.quoted:
         header, rows, starts, bad = _split_quoted(path, text, fmt, required)
     else:
         header, rows, starts, bad = _split_plain(path, text, fmt, required)
-    _check_required(path, header, required, header_line=fmt.header)
+    _check_required(path, header, required, header_line=fmt.header, delimiter=fmt.delimiter)
     width = len(header)
     n_fields = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     blank = [""] * width
     for i in np.flatnonzero(n_fields != width):
         rows[i] = blank
     columns = {name: list(map(operator.itemgetter(header.index(name)), rows)) for name in required}
-    return RawTable(path, header, np.asarray(starts, dtype=np.int64), n_fields, bad, columns)
+    return RawTable(path, header, np.asarray(starts, dtype=np.int64), n_fields, bad, columns, complete)
+
+
+def _ends_with_newline(data: bytes | str) -> bool:
+    """Whether the last line is complete: it ends in a line break (or the file is only whitespace)."""
+    return data.endswith(b"\n" if isinstance(data, bytes) else "\n") or not data.strip()
 
 
 def _split_quoted(
@@ -270,4 +296,5 @@ def read_json_lines(
     width = len(required)
     n_fields = np.asarray([0 if i in bad else width for i in range(len(rows))], dtype=np.int64)
     columns = {name: [record.get(name) for record in rows] for name in required}
-    return RawTable(path, list(required), np.asarray(starts, dtype=np.int64), n_fields, bad, columns)
+    lines = np.asarray(starts, dtype=np.int64)
+    return RawTable(path, list(required), lines, n_fields, bad, columns, _ends_with_newline(text))

@@ -30,7 +30,15 @@ from lmrec.data.io.errors import DataValidationError
 from lmrec.data.io.readers import RawTable
 from lmrec.errors import ConfigError
 
-__all__ = ["DUPLICATE_POLICIES", "RatingScale", "Source", "SourceTables", "apply_duplicate_policy", "interactions_from"]
+__all__ = [
+    "DUPLICATE_POLICIES",
+    "RatingScale",
+    "Source",
+    "SourceTables",
+    "TimeRange",
+    "apply_duplicate_policy",
+    "interactions_from",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,45 @@ class RatingScale:
     def __post_init__(self) -> None:
         if not float(self.low) < float(self.high):
             raise ConfigError(f"data.source.rating_min={self.low} must be below data.source.rating_max={self.high}")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """The plausible interaction times of a dataset, in Unix seconds (inclusive; None: no bound).
+
+    A timestamp outside it is a damaged value, not an early or late interaction: a line cut short (`14938` among
+    10-digit times reads as 1970) or milliseconds where seconds belong (13 digits). Without the check, such a row
+    silently becomes the oldest or newest interaction, which a temporal split or leave-one-out then puts first or
+    last. Sources whose dates are known (MovieLens began in 1995) set one; `data.source.min_timestamp` /
+    `max_timestamp` override it, and null turns a bound off.
+    """
+
+    low: int | None = None
+    high: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("min_timestamp", self.low), ("max_timestamp", self.high)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"data.source.{name}={value!r}; expected Unix seconds (a whole number) or null")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ConfigError(
+                f"data.source.min_timestamp={self.low} must not be after data.source.max_timestamp={self.high}"
+            )
+
+    def describe(self) -> str:
+        """The range in words and dates, for error messages."""
+
+        def date(value: int) -> str:
+            return f"{value} ({pd.Timestamp(value, unit='s'):%Y-%m-%d})"
+
+        if self.low is not None and self.high is not None:
+            return f"between {date(self.low)} and {date(self.high)}"
+        return f"from {date(self.low)} on" if self.low is not None else f"up to {date(self.high)}"  # type: ignore[arg-type]
+
+    def check(self, checks: RowChecks, column: str, timestamps: np.ndarray) -> None:
+        """Flag the rows outside the range (after the reference checks: an unknown item is reported as that)."""
+        if self.low is not None or self.high is not None:
+            checks.within(column, timestamps, self.low, self.high, f"a Unix time in seconds {self.describe()}")
 
 
 @dataclass
@@ -148,18 +195,25 @@ def interactions_from(
     what: tuple[str, str] = ("an integer user id", "an integer item id"),
     known_users: tuple[np.ndarray, str] | None = None,
     duplicates: str = "error",
+    min_id: int | None = 0,
+    times: TimeRange | None = None,
 ) -> pd.DataFrame:
     """The interactions table from a file's (user, item, rating, timestamp) columns, named as in the file.
 
-    Checks in this order (the first a row fails is the one reported): integer ids, a rating on the scale, an
-    integer Unix timestamp, an item the items file defines (and a user the users file defines, when the source
-    has one: `known_users` = (ids, file name)), and no (user, item) pair twice (the first is kept). With another
-    `duplicates` policy than "error", repeated pairs pass the checks and are merged by `apply_duplicate_policy`.
+    Checks in this order (the first a row fails is the one reported): integer ids of at least `min_id`, a rating
+    on the scale, an integer Unix timestamp, an item the items file defines (and a user the users file defines,
+    when the source has one: `known_users` = (ids, file name)), a timestamp inside `times` (when given), and no
+    (user, item) pair twice (the first is kept). With another `duplicates` policy than "error", repeated pairs
+    pass the checks and are merged by `apply_duplicate_policy`.
+
+    Ids are non-negative by default: integer ids are serial numbers, and a minus sign in front of one is a damaged
+    field that would otherwise become a new user or item. A source whose ids start at 1 (MovieLens) passes 1;
+    None accepts any integer (e.g. hashed ids).
     """
     user_col, item_col, rating_col, time_col = columns
     checks = RowChecks(raw)
-    users = checks.integers(user_col, what[0])
-    items = checks.integers(item_col, what[1])
+    users = checks.integers(user_col, what[0], min_id)
+    items = checks.integers(item_col, what[1], min_id)
     ratings = checks.numbers(rating_col, scale.low, scale.high)
     timestamps = checks.integers(time_col, "an integer Unix timestamp")
     checks.known(
@@ -178,6 +232,8 @@ def interactions_from(
             "unknown user",
             lambda i: f"unknown user: {user_col} {users[i]} is not in {users_file}",
         )
+    if times is not None:
+        times.check(checks, time_col, timestamps)
     if duplicates == "error":
         checks.unique(
             {"user": users, "item": items},

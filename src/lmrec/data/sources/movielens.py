@@ -23,7 +23,7 @@ import pandas as pd
 
 from lmrec.data.io.checks import RowChecks, take
 from lmrec.data.io.readers import RawTable, TextFormat, read_text_table
-from lmrec.data.sources.base import RatingScale, Source, SourceTables, interactions_from
+from lmrec.data.sources.base import RatingScale, Source, SourceTables, TimeRange, interactions_from
 from lmrec.data.sources.movielens_genome import GENOME_FILES, genome_tags
 from lmrec.errors import ConfigError
 
@@ -33,6 +33,11 @@ RATINGS_FILE, MOVIES_FILE, TAGS_FILE = "ratings.csv", "movies.csv", "tags.csv"
 NO_GENRES = "(no genres listed)"
 CSV = TextFormat()
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
+#: MovieLens numbers its users and movies from 1: a 0 or a negative id is a damaged field.
+FIRST_ID = 1
+#: MovieLens started collecting ratings in 1995, and its times are Unix seconds (10 digits until 2286): a time
+#: before 1995-01-01 (e.g. a last line cut short, `14938`) or with 11+ digits (milliseconds) is a damaged value.
+MOVIELENS_TIMES = TimeRange(788918400, 9_999_999_999)
 
 
 @dataclass
@@ -48,10 +53,10 @@ class MovieLensTables:
 
 
 def movies_from(raw: RawTable, columns: tuple[str, str, str], drop_invalid: bool, dropped: dict) -> pd.DataFrame:
-    """item_id, title, genres (as written) from a movies file's (id, title, genres) columns; ids unique."""
+    """item_id, title, genres (as written) from a movies file's (id, title, genres) columns; ids unique, from 1."""
     id_col, title_col, genres_col = columns
     checks = RowChecks(raw)
-    item_ids = checks.unique_ids(id_col, "an integer movie id")
+    item_ids = checks.unique_ids(id_col, "an integer movie id", FIRST_ID)
     keep = checks.resolve(drop_invalid, dropped)
     return pd.DataFrame(
         {
@@ -63,13 +68,19 @@ def movies_from(raw: RawTable, columns: tuple[str, str, str], drop_invalid: bool
 
 
 def tags_from(
-    raw: RawTable, columns: tuple[str, str, str, str], known: np.ndarray, movies_file: str, drop_invalid: bool, dropped
+    raw: RawTable,
+    columns: tuple[str, str, str, str],
+    known: np.ndarray,
+    movies_file: str,
+    drop_invalid: bool,
+    dropped: dict,
+    times: TimeRange = MOVIELENS_TIMES,
 ) -> pd.DataFrame:
     """user_id, item_id, tag, timestamp from a tags file's columns; every tag names a movie of `movies_file`."""
     user_col, item_col, tag_col, time_col = columns
     checks = RowChecks(raw)
-    user_ids = checks.integers(user_col, "an integer user id")
-    item_ids = checks.integers(item_col, "an integer movie id")
+    user_ids = checks.integers(user_col, "an integer user id", FIRST_ID)
+    item_ids = checks.integers(item_col, "an integer movie id", FIRST_ID)
     timestamps = checks.integers(time_col, "an integer Unix timestamp")
     checks.known(
         item_col,
@@ -78,6 +89,7 @@ def tags_from(
         "unknown item",
         lambda i: f"unknown item: {item_col} {item_ids[i]} is not in {movies_file}",
     )
+    times.check(checks, time_col, timestamps)
     keep = checks.resolve(drop_invalid, dropped)
     return pd.DataFrame(
         {
@@ -90,7 +102,13 @@ def tags_from(
 
 
 def read_movielens_csv(
-    root: Path, scale: RatingScale, *, with_tags: bool = True, drop_invalid: bool = False, duplicates: str = "error"
+    root: Path,
+    scale: RatingScale,
+    *,
+    with_tags: bool = True,
+    drop_invalid: bool = False,
+    duplicates: str = "error",
+    times: TimeRange = MOVIELENS_TIMES,
 ) -> MovieLensTables:
     """Parse and validate the files; movies first, since ratings and tags must name a known movie."""
     root = Path(root)
@@ -109,11 +127,14 @@ def read_movielens_csv(
         dropped,
         what=("an integer user id", "an integer movie id"),
         duplicates=duplicates,
+        min_id=FIRST_ID,
+        times=times,
     )
     tags = _empty_tags()
     if with_tags:
         raw = read_text_table(root / TAGS_FILE, CSV, ("userId", "movieId", "tag", "timestamp"), columnar=True)
-        tags = tags_from(raw, ("userId", "movieId", "tag", "timestamp"), known, MOVIES_FILE, drop_invalid, dropped)
+        columns = ("userId", "movieId", "tag", "timestamp")
+        tags = tags_from(raw, columns, known, MOVIES_FILE, drop_invalid, dropped, times)
     return MovieLensTables(ratings=ratings, movies=movies, tags=tags, dropped=dropped)
 
 
@@ -167,6 +188,7 @@ class MovieLensCSV(Source):
 
     `max_user_tags` > 0 adds the user field `tags`; `genome` > 0 adds the item field `genome` (20M and 25M ship the
     genome; 32M does not). Both are off by default, so the fields a template may use follow the options.
+    `min_timestamp` / `max_timestamp`: the plausible rating and tag times (`MOVIELENS_TIMES`; null: no bound).
     """
 
     item_fields: ClassVar[tuple[str, ...]] = ("title", "genres", "tags")
@@ -182,9 +204,12 @@ class MovieLensCSV(Source):
         rating_max: float = 5.0,
         max_user_tags: int = 0,
         genome: int = 0,
+        min_timestamp: int | None = MOVIELENS_TIMES.low,
+        max_timestamp: int | None = MOVIELENS_TIMES.high,
         **kwargs: Any,
     ) -> None:
         super().__init__(root, rating_min, rating_max, **kwargs)
+        self.times = TimeRange(min_timestamp, max_timestamp)
         self.max_tags, self.max_user_tags, self.genome = int(max_tags), int(max_user_tags), int(genome)
         if min(self.max_tags, self.max_user_tags, self.genome) < 0:
             raise ConfigError(
@@ -218,6 +243,8 @@ class MovieLensCSV(Source):
             "tags": self.with_tags,
             "max_user_tags": self.max_user_tags,
             "genome": self.genome,
+            "min_timestamp": self.times.low,
+            "max_timestamp": self.times.high,
         }
 
     def read(self, drop_invalid: bool = False) -> SourceTables:
@@ -230,6 +257,7 @@ class MovieLensCSV(Source):
             with_tags=self.with_tags,
             drop_invalid=drop_invalid,
             duplicates=self.duplicates,
+            times=self.times,
         )
         items = item_table(tables.movies, tables.tags, self.max_tags)
         if self.genome:
