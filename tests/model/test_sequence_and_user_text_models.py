@@ -137,3 +137,25 @@ def test_the_user_text_cache_key_includes_the_template(tmp_path, tiny_bert_dir):
     model, datamodule = _build(tmp_path, tiny_bert_dir, *common, "data.user_text.template=['They tagged: {tags}']")
     assert any(t.startswith("They tagged: ") for t in datamodule.user_texts())
     del model
+
+
+def test_a_frozen_text_sequence_run_reevaluates_with_equal_metrics(tmp_path):
+    """`lmrec-train experiment=sasrec` with frozen MiniLM item vectors, then `lmrec-eval` on its folder: the
+    checkpoint (with its cached text table) gives the same test metrics."""
+    import json
+
+    from tests.helpers import run_cli
+
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    common = [f"paths.cache_dir={cache}"]
+    run_cli(
+        "lmrec-train",
+        ["experiment=sasrec", "model/item_tower=text", "model.user_tower.layers=1", "data.max_users=40",
+         "trainer.max_epochs=2", "logger=csv", f"hydra.run.dir={run_dir}", *common],
+        home=tmp_path,
+    )  # fmt: skip
+    run_cli("lmrec-eval", [f"run={run_dir}", f"hydra.run.dir={tmp_path / 'eval'}", *common], home=tmp_path)
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    evaluated = json.loads((tmp_path / "eval" / "eval_metrics.json").read_text())
+    for key in ("test/ndcg@10", "test/recall@10", "test/mrr@10"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-7), key
