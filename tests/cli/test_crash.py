@@ -81,6 +81,7 @@ TINY = [
     "model/item_tower=id",
     "model/head=mlp",
     "task=ranking",
+    "task.loss=bpr",  # sampled negatives: the MLP scores pairs (in-batch softmax would score every pair of the batch)
     "trainer.max_epochs=3",
     "deterministic=true",
     "logger=csv",
