@@ -105,7 +105,7 @@ def build_model(
     if not tuning.caches_embeddings and not (text or user_text):
         raise ConfigError(
             f"model/tuning={tuning.name} tunes the text encoder, but model/item_tower={cfg.model.item_tower.name} "
-            f"and model/user_tower={cfg.model.user_tower.name} use no text; pick a text or hybrid tower, or "
+            f"uses no text (nor model/user_tower={cfg.model.user_tower.name}); pick a text or hybrid tower, or "
             "model/tuning=frozen"
         )
     width = text_width(cfg, text_embeddings) if text else 0
