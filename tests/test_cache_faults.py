@@ -69,7 +69,7 @@ def test_every_flipped_byte_of_an_embedding_entry_is_found(tiny_bert_dir, tmp_pa
 
     def fake_encoding(*args, **kwargs):  # the cache is under test, not the encoder: a fixed matrix, counted
         encodings.append(1)
-        return clean.clone(), 0
+        return clean.clone(), 0, {"truncated": 0, "max_length": 16}
 
     monkeypatch.setattr(embedding_cache, "_encode_in_parts", fake_encoding)
     load_or_encode(cfg, TEXTS, "t", tmp_path)
