@@ -36,7 +36,7 @@ from lmrec.data.interactions import InteractionSplits
 from lmrec.data.sequences import UserSequences, sequences_of, training_windows
 from lmrec.data.sparse import CSRMatrix
 from lmrec.errors import ConfigError
-from lmrec.tasks.objectives import candidate_softmax_loss, pairwise_loss, sampled_softmax_loss
+from lmrec.tasks.objectives import candidate_softmax_loss
 from lmrec.tasks.ranking import SEEN_BEFORE, RankingTask
 
 log = logging.getLogger(__name__)
@@ -202,18 +202,7 @@ class NextItemTask(RankingTask):
         negative = model.score_vectors(
             u.unsqueeze(1).expand(-1, n, -1), row_users.unsqueeze(1).expand(-1, n), negative_vectors, negatives
         ).float()
-        valid = negatives != target.unsqueeze(1) if self.sampler == "popularity" else None
-        if self.loss != "softmax":
-            return pairwise_loss(self.loss, positive, negative, valid)
-        log_q = self._log_q(target.device) if self.logq and self.sampler == "popularity" else None
-        return sampled_softmax_loss(
-            positive,
-            negative,
-            self.temperature,
-            log_q[target] if log_q is not None else None,
-            log_q[negatives] if log_q is not None else None,
-            valid,
-        )
+        return self.sampled_loss(positive, negative, target, negatives)
 
     # -- evaluation ----------------------------------------------------------------------------------------
     def eval_dataset(self, splits: InteractionSplits, split: str) -> Dataset:

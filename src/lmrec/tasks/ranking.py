@@ -166,6 +166,13 @@ class RankingTask(Task):
         pair_users = torch.cat([users, users.unsqueeze(1).expand_as(negatives).reshape(-1)])
         scores = model.score_pairs(pair_users, torch.cat([items, negatives.reshape(-1)])).float()
         positive, negative = scores[: len(users)], scores[len(users) :].view_as(negatives)  # [B], [B, n]
+        return self.sampled_loss(positive, negative, items, negatives)
+
+    def sampled_loss(
+        self, positive: torch.Tensor, negative: torch.Tensor, items: torch.Tensor, negatives: torch.Tensor
+    ) -> torch.Tensor:
+        """The configured loss of positive scores [M] against sampled negatives' scores [M, n] (items [M] and
+        negatives [M, n] name them): pairwise, or sampled softmax with logQ for popularity draws."""
         # Popularity draws may hit the row's own positive; uniform ones never do (they skip the user's items).
         valid = negatives != items.unsqueeze(1) if self.sampler == "popularity" else None
         if self.loss != "softmax":
