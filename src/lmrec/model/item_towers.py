@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lmrec.errors import ConfigError
+from lmrec.model.adaptors import build_adaptor
 
 
 def _id_embedding(num: int, dim: int, init_std: float) -> nn.Embedding:
@@ -35,11 +36,13 @@ class IdItemTower(nn.Module):
 
 
 class TextItemTower(nn.Module):
-    """Item text vectors (from a frozen cached table or a trainable encoder) with an optional learned projection.
+    """Item text vectors (from a frozen cached table or a trainable encoder) with an optional learned adaptor.
 
     The text source is injected by the builder according to `model.tuning`: a `FrozenTextTable` holds the cached
     embeddings as a persistent buffer so a checkpoint is self-contained; a `TunedTextEncoder` runs BERT on the
-    items it is given (the module hands it each batch's distinct items only).
+    items it is given (the module hands it each batch's distinct items only). The adaptor (`lmrec.model.adaptors`)
+    maps the text vector, after `dropout`, to `model.dim`; it is the `projection` attribute whatever its kind, so a
+    linear one keeps the parameter names `projection.weight` / `projection.bias` of runs trained before the others.
     """
 
     def __init__(
@@ -49,23 +52,28 @@ class TextItemTower(nn.Module):
         project: bool = True,
         dropout: float = 0.0,
         init_std: float | None = None,
+        adaptor: str = "linear",
+        experts: int = 8,
     ) -> None:
-        """`init_std`: Normal(0, init_std) projection weights with zero bias, as BERT and SASRec initialise linear
-        maps (e.g. experiment=sasrec with a text item tower); None keeps torch's default initialisation."""
+        """`init_std`: Normal(0, init_std) adaptor weights (and zero bias for `linear`), as BERT and SASRec initialise
+        linear maps (e.g. experiment=sasrec with a text item tower); None keeps torch's default initialisation.
+        `adaptor`: `linear`, `whitening` or `moe` (with `experts` whitenings); used only with `project=true`."""
         super().__init__()
         self.text = text_source
         text_dim = int(text_source.dim)
         if project:
-            self.projection: nn.Module = nn.Linear(text_dim, dim)
+            self.projection: nn.Module = build_adaptor(adaptor, text_dim, dim, experts, init_std)
+        elif adaptor != "linear":
+            raise ConfigError(
+                f"model.item_tower.adaptor={adaptor!r} needs model.item_tower.project=true (project=false passes the "
+                "text vectors on unchanged)"
+            )
         elif text_dim != dim:
             raise ConfigError(
                 f"model.item_tower.project=false needs model.dim ({dim}) equal to the encoder width ({text_dim})"
             )
         else:
             self.projection = nn.Identity()
-        if init_std is not None and isinstance(self.projection, nn.Linear):
-            nn.init.normal_(self.projection.weight, std=float(init_std))
-            nn.init.zeros_(self.projection.bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
@@ -86,11 +94,14 @@ class HybridItemTower(nn.Module):
         combine: str = "sum",
         dropout: float = 0.0,
         init_std: float = 0.05,
+        adaptor: str = "linear",
+        experts: int = 8,
     ) -> None:
+        """`init_std` initialises the ID embedding; `adaptor` / `experts` choose the text part's map (TextItemTower)."""
         super().__init__()
         if combine not in ("sum", "concat"):
             raise ConfigError(f"model.item_tower.combine={combine!r}; expected 'sum' or 'concat'")
-        self.text = TextItemTower(text_source, dim, project=True, dropout=dropout)
+        self.text = TextItemTower(text_source, dim, project=True, dropout=dropout, adaptor=adaptor, experts=experts)
         self.ids = IdItemTower(num_items, dim, init_std)
         self.combine = combine
         self.mix = nn.Linear(2 * dim, dim) if combine == "concat" else None
