@@ -108,7 +108,7 @@ def test_bundled_split_round_trips_identically(bundled_split):
 
 
 @pytest.mark.filterwarnings("ignore::Warning")  # RecBole 1.2.1's own pandas-3 warnings (chained assignment)
-def test_recbole_reads_the_exported_split(bundled_split, tmp_path):
+def test_recbole_reads_the_exported_split(bundled_split, tmp_path, monkeypatch):
     pytest.importorskip("recbole")
     for old, new in (("float_", np.float64), ("complex_", np.complex128), ("unicode_", np.str_)):
         if not hasattr(np, old):  # RecBole 1.2.1 still names aliases that numpy 2 removed
@@ -129,7 +129,7 @@ def test_recbole_reads_the_exported_split(bundled_split, tmp_path):
             "checkpoint_dir": str(tmp_path / "saved"),
         },
     )
-    logging.getLogger().setLevel(logging.ERROR)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.ERROR)  # RecBole's chatter; restored after
     dataset = create_dataset(config)
     sizes = [len(data.split(s)) for s in ("train", "val", "test")]
     assert dataset.file_size_list == sizes

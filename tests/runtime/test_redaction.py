@@ -67,6 +67,10 @@ def test_log_records_are_redacted_message_and_traceback(monkeypatch):
     handler = Keep()
     handler.addFilter(RedactingFilter())
     logger.addHandler(handler)
+    # An earlier test (or library) may have raised the "lmrec" level or called logging.disable: undo both here.
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.NOTSET)
     try:
         logger.warning("overrides: %s", [f"+a.b={{c:{SECRET}}}"])
         try:
@@ -75,6 +79,7 @@ def test_log_records_are_redacted_message_and_traceback(monkeypatch):
             logger.exception("failed")
     finally:
         logger.removeHandler(handler)
+        logging.disable(previous_disable)
     assert records and all(SECRET not in r for r in records)
     assert "+a.b={c:***}" in records[0] and "ValueError: bad value ***" in records[1]
 
