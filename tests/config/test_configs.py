@@ -47,13 +47,16 @@ def test_file_loggers_instantiate(logger, tmp_path):
 
 VARIANTS = [
     ["model/item_tower=text", "model/user_tower=id", "model/head=dot", "task=rating"],
-    ["model/item_tower=hybrid", "model/user_tower=history", "model/head=mlp", "task=ranking"],
+    # the MLP head with BPR: in-batch softmax would score every pair of the batch through the MLP (the objective
+    # tests cover MLP + in-batch on tiny batches)
+    ["model/item_tower=hybrid", "model/user_tower=history", "model/head=mlp", "task=ranking", "task.loss=bpr"],
     ["model/item_tower=id", "model/user_tower=id", "model/head=mlp", "task=rating"],
     ["model/item_tower=text", "model/user_tower=history", "model/head=dot", "task=ranking", "task.loss=bce"],
     ["model/item_tower=hybrid", "model.item_tower.combine=concat", "task=rating", "data.split.strategy=temporal_loo"],
     ["model.scheduler={_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,patience:0}", "task=ranking"],
     # tuned encoders compose with every tower, head and task, and with step-wise schedules
-    ["model/item_tower=hybrid", "model/user_tower=history", "model/head=mlp", "task=ranking", "model/tuning=lora"],
+    ["model/item_tower=hybrid", "model/user_tower=history", "model/head=mlp", "task=ranking", "task.loss=bpr",
+     "model/tuning=lora"],
     ["model/tuning=adapter", "model/head=mlp", "task=rating", "model/scheduler=warmup_cosine"],
     ["model/tuning=full", "model/user_tower=history", "task=rating", "model/scheduler=warmup_linear"],
     # cached frozen layers: filled inside the sanity check, trained through, dropped and refilled on restore

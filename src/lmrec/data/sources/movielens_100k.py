@@ -8,6 +8,8 @@
 Item text fields: `title`, `genres` (the flagged genres, ", "-joined), `release_date`. User fields: `age` (in
 years), `gender` ("M"/"F"), `occupation` (e.g. "technician") and `zip_code`, as written in the file; MovieLens 1M
 (`movielens_dat.py`) gives the same four names (its age a bucket such as "25-34", its occupation decoded).
+Timestamps must lie inside `min_timestamp` / `max_timestamp` (default `MOVIELENS_TIMES`, as for the CSV releases):
+a last line cut short (`14938`) is a located error, not a rating from 1970.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pandas as pd
 
 from lmrec.data.io.checks import RowChecks, take
 from lmrec.data.io.readers import TextFormat, read_text_table
-from lmrec.data.sources.base import Source, SourceTables, interactions_from
+from lmrec.data.sources.base import Source, SourceTables, TimeRange, interactions_from
+from lmrec.data.sources.movielens import MOVIELENS_TIMES
 
 #: The genre flags of u.item, in file order (u.genre lists the same names with their index).
 GENRES = (
@@ -41,13 +44,25 @@ class MovieLens100K(Source):
 
     releases: ClassVar[dict[str, str]] = {"ml-100k": "https://files.grouplens.org/datasets/movielens/ml-100k.zip"}
 
-    def __init__(self, root: str | Path, rating_min: float = 1.0, rating_max: float = 5.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        rating_min: float = 1.0,
+        rating_max: float = 5.0,
+        min_timestamp: int | None = MOVIELENS_TIMES.low,
+        max_timestamp: int | None = MOVIELENS_TIMES.high,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(root, rating_min, rating_max, **kwargs)
+        self.times = TimeRange(min_timestamp, max_timestamp)  # checked here: a bad bound fails before any read
 
     def files(self) -> list[str]:
         names = ["u.data", "u.item", "u.user"]
         self.require(*names)
         return names
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "min_timestamp": self.times.low, "max_timestamp": self.times.high}
 
     def read(self, drop_invalid: bool = False) -> SourceTables:
         self.files()
@@ -68,6 +83,7 @@ class MovieLens100K(Source):
             what=("an integer user id", "an integer movie id"),
             known_users=(users["user_id"].to_numpy(), "u.user"),
             duplicates=self.duplicates,
+            times=self.times,
         )
         return SourceTables(interactions=interactions, items=items, users=users, dropped=dropped)
 

@@ -11,7 +11,8 @@ No header lines. A title (or tag) that itself holds `::` is read whole: the fiel
 left, those after it from the right (`TextFormat.free_column`). Item fields: `title`, `genres` (", "-joined),
 and in 10M `tags`. User fields: 1M `age` (the README's bucket, e.g. "25-34"), `gender` ("M"/"F"), `occupation`
 (the README's name, e.g. "college/grad student") and `zip_code` (as written), the same names MovieLens 100K uses;
-10M `tags` (a user's own most frequent tags) with `max_user_tags` > 0.
+10M `tags` (a user's own most frequent tags) with `max_user_tags` > 0. Rating and tag times must lie inside
+`min_timestamp` / `max_timestamp` (default `MOVIELENS_TIMES`, as for the CSV releases; null: no bound).
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ import pandas as pd
 
 from lmrec.data.io.checks import RowChecks, take
 from lmrec.data.io.readers import TextFormat, read_text_table
-from lmrec.data.sources.base import Source, SourceTables, interactions_from
-from lmrec.data.sources.movielens import BASE_URL, item_table, movies_from, tags_from, user_tag_table
+from lmrec.data.sources.base import Source, SourceTables, TimeRange, interactions_from
+from lmrec.data.sources.movielens import (
+    BASE_URL,
+    MOVIELENS_TIMES,
+    item_table,
+    movies_from,
+    tags_from,
+    user_tag_table,
+)
 from lmrec.errors import ConfigError
 
 RATINGS = ("UserID", "MovieID", "Rating", "Timestamp")
@@ -48,16 +56,29 @@ def dat_format(names: tuple[str, ...], encoding: str, free: str | None = None) -
 
 
 class _MovieLensDat(Source):
-    """What 1M and 10M share: movies.dat and ratings.dat in `::` format."""
+    """What 1M and 10M share: movies.dat and ratings.dat in `::` format, and the plausible times of their rows."""
 
     encoding: ClassVar[str] = "utf-8"
 
-    def __init__(self, root: str | Path, encoding: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        encoding: str | None = None,
+        min_timestamp: int | None = MOVIELENS_TIMES.low,
+        max_timestamp: int | None = MOVIELENS_TIMES.high,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(root, **kwargs)
         self.encoding = encoding or type(self).encoding
+        self.times = TimeRange(min_timestamp, max_timestamp)  # checked here: a bad bound fails before any read
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "encoding": self.encoding}
+        return {
+            **super().options(),
+            "encoding": self.encoding,
+            "min_timestamp": self.times.low,
+            "max_timestamp": self.times.high,
+        }
 
     def _movies(self, drop_invalid: bool, dropped: dict[str, dict[str, int]]) -> pd.DataFrame:
         raw = read_text_table(
@@ -77,6 +98,7 @@ class _MovieLensDat(Source):
             dropped,
             what=("an integer user id", "an integer movie id"),
             duplicates=self.duplicates,
+            times=self.times,
             **known,
         )
 
@@ -163,7 +185,7 @@ class MovieLens10M(_MovieLensDat):
         movies = self._movies(drop_invalid, dropped)
         ratings = self._ratings(movies, drop_invalid, dropped)
         raw = read_text_table(self.root / "tags.dat", dat_format(TAGS, self.encoding, "Tag"), TAGS, columnar=True)
-        tags = tags_from(raw, TAGS, movies["item_id"].to_numpy(), "movies.dat", drop_invalid, dropped)
+        tags = tags_from(raw, TAGS, movies["item_id"].to_numpy(), "movies.dat", drop_invalid, dropped, self.times)
         users = user_tag_table(ratings, tags, self.max_user_tags) if self.max_user_tags else None
         return SourceTables(
             interactions=ratings, items=item_table(movies, tags, self.max_tags), users=users, dropped=dropped
