@@ -55,8 +55,14 @@ VARIANTS = [
     ["model/item_tower=hybrid", "model.item_tower.combine=concat", "task=rating", "data.split.strategy=temporal_loo"],
     ["model.scheduler={_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,patience:0}", "task=ranking"],
     # tuned encoders compose with every tower, head and task, and with step-wise schedules
-    ["model/item_tower=hybrid", "model/user_tower=history", "model/head=mlp", "task=ranking", "task.loss=bpr",
-     "model/tuning=lora"],
+    [
+        "model/item_tower=hybrid",
+        "model/user_tower=history",
+        "model/head=mlp",
+        "task=ranking",
+        "task.loss=bpr",
+        "model/tuning=lora",
+    ],
     ["model/tuning=adapter", "model/head=mlp", "task=rating", "model/scheduler=warmup_cosine"],
     ["model/tuning=full", "model/user_tower=history", "task=rating", "model/scheduler=warmup_linear"],
     # cached frozen layers: filled inside the sanity check, trained through, dropped and refilled on restore

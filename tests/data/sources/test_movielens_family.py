@@ -26,7 +26,13 @@ MOVIES_1M = [
 ]
 # (UserID, Gender, Age code, Occupation code, Zip-code)
 USERS_1M = [(1, "F", "1", "10", "48067"), (2, "M", "56", "16", "70072"), (3, "M", "25", "4", "98107-2117")]
-RATINGS_1M = [(1, 1, 5, 978300760), (1, 3, 3, 978302109), (2, 2, 4, 978298413), (2, 4, 1, 978299026), (3, 1, 2, 1)]
+RATINGS_1M = [
+    (1, 1, 5, 978300760),
+    (1, 3, 3, 978302109),
+    (2, 2, 4, 978298413),
+    (2, 4, 1, 978299026),
+    (3, 1, 2, 978300275),  # a plausible time: before 1995 is refused (tests/data/test_movielens_timestamps.py)
+]
 
 
 def dat(rows: list[tuple], encoding: str = "latin-1", newline: str = "\n") -> bytes:
