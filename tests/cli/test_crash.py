@@ -88,13 +88,15 @@ TINY = [
 ]
 
 
-def run_train(args: list[str], home: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+def run_train(
+    args: list[str], home: Path, kill_at: str | None = None, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`lmrec-train args` as a user runs it (W&B offline, empty HOME), optionally killed at `kill_at`."""
     harness = home / "lmrec_train_harness.py"
     if not harness.is_file():
         harness.write_text(HARNESS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "LMREC_TEST_"))}
-    env.update(HOME=str(home), HF_HUB_OFFLINE="1", WANDB_SILENT="true")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "LMREC_TEST_", "SLURM_"))}
+    env.update(HOME=str(home), HF_HUB_OFFLINE="1", WANDB_SILENT="true", **(env_extra or {}))
     if kill_at:
         env["LMREC_TEST_KILL_AT"] = kill_at
     return subprocess.run(
@@ -147,6 +149,32 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(reference):
     info = json.loads((run_dir / "run.json").read_text())
     assert info["resumed_from"] == "checkpoints/last.ckpt" and info["epochs"] == 3
     assert json.loads((run_dir / "run_state.json").read_text())["resumes"] == 1
+
+
+def test_a_requeued_slurm_job_resumes_its_own_run_and_still_refuses_another(reference):
+    """SLURM reruns a pre-empted job's command unchanged, with SLURM_RESTART_COUNT set: the same command in a
+    folder holding its own killed run resumes it (bit-identical); killed before any checkpoint, it starts again;
+    a folder holding another config's run is refused as for any start."""
+    base, cache = reference["base"], reference["cache"]
+    requeued = {"SLURM_RESTART_COUNT": "1"}
+    run_dir = base / "requeued"
+    args = [*TINY, f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache}"]
+    killed(run_train(args, base, kill_at="step9"))
+    out = ok(run_train(args, base, env_extra=requeued))
+    assert "SLURM requeue 1: resuming" in out and "Restoring states from the checkpoint path" in out
+    assert metrics(run_dir) == reference["metrics"]
+    assert json.loads((run_dir / "run_state.json").read_text())["resumes"] == 1
+
+    early = base / "requeued_early"
+    early_args = [*TINY, f"hydra.run.dir={early}", f"paths.cache_dir={cache}"]
+    killed(run_train(early_args, base, kill_at="save1"))  # the first checkpoint never lands
+    assert not (early / "checkpoints" / "last.ckpt").exists()
+    out = ok(run_train(early_args, base, env_extra=requeued))
+    assert "no checkpoint yet; starting this job's run again" in out
+    assert metrics(early) == reference["metrics"]
+
+    other = [*args[:-2], "seed=7", *args[-2:]]  # another config in the same folder
+    one_line_error(run_train(other, base, env_extra=requeued), "already holds a run")
 
 
 def test_killed_during_data_preparation_is_rerun_to_the_same_metrics(reference):

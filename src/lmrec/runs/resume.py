@@ -7,11 +7,17 @@ rewritten by every start in the folder, also by one that is then refused, so it 
 command line is rewritten before Hydra composes (`resume_command_line`); a resume that would change the config is
 refused, and so is a folder without a last checkpoint: nothing was trained yet, so a plain re-run (with
 `overwrite=true`) is the same and simpler.
+
+A SLURM job that is requeued (pre-empted, or out of time under submitit's `max_num_timeout`) runs its command
+again unchanged. SLURM then sets `SLURM_RESTART_COUNT`, and a start in a folder that holds the same config's run
+resumes it (`requeued_start`): from `last.ckpt` when there is one, from scratch otherwise. A folder holding a
+different config's run is refused as always.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import string
@@ -162,6 +168,8 @@ def check_literal_run_dir(overrides: list[str], multirun: bool) -> None:
     overwrite = any(_key(o) == "overwrite" and _value(o).lower() == "true" for o in overrides)
     if multirun or overwrite or not given or "${" in given[-1] or process_rank() != 0:
         return  # a DDP rank other than zero starts in the folder its rank zero has begun to fill
+    if slurm_restart_count():
+        return  # a requeued job's own folder: open_run_folder resumes it once the config is composed
     folder = Path(_value(given[-1]).strip("'\"")).expanduser()
     if previous_run_files(folder):
         check_fresh_run_folder(folder, overwrite=False)
@@ -208,15 +216,41 @@ def open_run_folder(
         if Path(str(cfg.resume)).expanduser().resolve() != Path(run_dir).resolve():
             raise ConfigError(f"resume={cfg.resume} runs in that folder, but this run's folder is {run_dir}")
         return resume_run(cfg, Path(run_dir), rank_zero)
+    requeued = requeued_start(cfg, Path(run_dir))
+    if requeued == "resume":
+        log.info("SLURM requeue %d: resuming this job's run from %s", slurm_restart_count(), LAST_CHECKPOINT)
+        return resume_run(cfg, Path(run_dir), rank_zero)
     if not rank_zero:
         return None, read_run_state(run_dir)
-    return None, start_run(cfg, Path(run_dir), overrides, threads)
+    if requeued == "restart":
+        log.info("SLURM requeue %d: no checkpoint yet; starting this job's run again", slurm_restart_count())
+    return None, start_run(cfg, Path(run_dir), overrides, threads, overwrite=requeued == "restart")
 
 
-def start_run(cfg: DictConfig, run_dir: Path, overrides: list[str], threads: int) -> dict[str, Any]:
-    """Check the folder (refuse or clear another run's files) and record the run state; rank zero only."""
+def slurm_restart_count() -> int:
+    """How many times SLURM has requeued this job (`SLURM_RESTART_COUNT`; 0 outside SLURM or on a first start)."""
+    value = os.environ.get("SLURM_RESTART_COUNT", "").strip()
+    return int(value) if value.isdigit() else 0
+
+
+def requeued_start(cfg: DictConfig, run_dir: Path) -> str | None:
+    """ "resume" or "restart" when this is a requeued SLURM job whose folder holds its own run (same config);
+    None otherwise (not requeued, a fresh folder, or another config's run, which the usual checks refuse)."""
+    if not slurm_restart_count():
+        return None
+    state = read_run_state(run_dir)
+    if not state or state.get("config_sha256") != config_sha256(cfg):
+        return None
+    return "resume" if (run_dir / LAST_CHECKPOINT).is_file() else "restart"
+
+
+def start_run(
+    cfg: DictConfig, run_dir: Path, overrides: list[str], threads: int, overwrite: bool = False
+) -> dict[str, Any]:
+    """Check the folder (refuse or clear another run's files) and record the run state; rank zero only.
+    `overwrite`: clear this folder's run files even without `overwrite=true` (a requeued job's own attempt)."""
     try:
-        check_fresh_run_folder(run_dir, overwrite=bool(cfg.get("overwrite")))
+        check_fresh_run_folder(run_dir, overwrite=overwrite or bool(cfg.get("overwrite")))
     except RunFolderError:
         restore_hydra_files(run_dir)
         raise
