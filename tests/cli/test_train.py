@@ -188,3 +188,35 @@ def test_lora_run_on_minilm_is_small_on_disk_reevaluates_and_exports(tmp_path):
     )
     loaded = PeftModel.from_pretrained(AutoModel.from_pretrained(packaged_minilm_path()), tmp_path / "export")
     assert any("lora_A" in name for name, _ in loaded.named_parameters())
+
+
+def test_ease_with_text_side_information_reads_the_cached_vectors_and_re_tests_without_encoding(trained):
+    """model=ease_text reads the frozen MiniLM vectors the text-tower run cached; lmrec-eval, given an empty cache,
+    takes them from the checkpoint instead of encoding again, and reproduces the test metrics."""
+    run_dir = trained["base"] / "ease_text"
+    result = run_cli(
+        "lmrec-train",
+        [
+            "data.max_users=30",
+            "task=ranking",
+            "model=ease_text",
+            "logger=csv",
+            f"hydra.run.dir={run_dir}",
+            f"paths.cache_dir={trained['cache']}",
+        ],
+        home=trained["base"],
+    )
+    assert "item embedding cache hit" in result.stdout + result.stderr
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["encoding"]["cache_hit"] is True and info["encoding"]["width"] == 384
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    out = trained["base"] / "ease_text_eval"
+    evaluated = run_cli(
+        "lmrec-eval",
+        [f"run={run_dir}", f"hydra.run.dir={out}", f"paths.cache_dir={trained['base'] / 'empty_cache'}"],
+        home=trained["base"],
+    )
+    assert "item embedding cache" not in evaluated.stdout + evaluated.stderr
+    scores = json.loads((out / "eval_metrics.json").read_text())
+    for key in ("test/ndcg@10", "test/recall@20", "test/auc"):
+        assert scores[key] == pytest.approx(metrics[key], abs=1e-7), key

@@ -44,8 +44,10 @@ def baseline_trainer_options(cfg: DictConfig) -> dict[str, Any]:
 
 
 def uses_text(cfg: DictConfig) -> bool:
-    """Whether the configured item tower reads item text (it names a `text_source` constructor argument)."""
-    return not is_baseline(cfg) and "text_source" in target_parameters(cfg.model.item_tower)
+    """Whether the configured item tower (or fitted model, e.g. `model=ease_text`) reads item text: it names a
+    `text_source` constructor argument."""
+    reader = cfg.model.baseline if is_baseline(cfg) else cfg.model.item_tower
+    return "text_source" in target_parameters(reader)
 
 
 def uses_user_text(cfg: DictConfig) -> bool:
@@ -53,15 +55,35 @@ def uses_user_text(cfg: DictConfig) -> bool:
     return not is_baseline(cfg) and "user_text_source" in target_parameters(cfg.model.user_tower)
 
 
-def build_baseline(cfg: DictConfig, datamodule: RecDataModule, task: Task) -> BaselineModule:
-    def no_text() -> nn.Module:
-        raise ConfigError("a fitted baseline reads no item text")
+def build_baseline(
+    cfg: DictConfig, datamodule: RecDataModule, task: Task, text_embeddings: torch.Tensor | None = None
+) -> BaselineModule:
+    """A fitted model; one that names `text_source` gets the frozen encoder's cached item vectors."""
 
-    context = BuildContext(datamodule, int(cfg.model.get("dim") or 0), no_text)
+    def text_source() -> nn.Module:
+        if not uses_text(cfg):
+            raise ConfigError("a fitted baseline reads no item text")
+        if not build_tuning(cfg.model).caches_embeddings:
+            raise ConfigError(f"model={cfg.model.get('name')} is fitted in closed form; it needs model/tuning=frozen")
+        return frozen_item_table(cfg, datamodule, text_embeddings)
+
+    context = BuildContext(datamodule, int(cfg.model.get("dim") or 0), text_source)
     baseline = instantiate_with(cfg.model.baseline, context.available(), key="model.baseline")
     if not isinstance(baseline, FittedBaseline):
         raise ConfigError(f"model.baseline._target_={cfg.model.baseline._target_} is not an lmrec FittedBaseline")
     return BaselineModule(baseline, task, name=str(cfg.model.get("name", "baseline")))
+
+
+def frozen_item_table(
+    cfg: DictConfig, datamodule: RecDataModule, text_embeddings: torch.Tensor | None = None
+) -> FrozenTextTable:
+    """The frozen encoder's item vectors (from the cache, or encoded now), or `text_embeddings` when given."""
+    if text_embeddings is not None:
+        return FrozenTextTable(text_embeddings)
+    embeddings, report = frozen_text_embeddings(
+        cfg.model.encoder, datamodule.item_texts, datamodule.template_id, datamodule.cache_dir, device_of(cfg)
+    )
+    return FrozenTextTable(embeddings, encoding=report)
 
 
 def device_of(cfg: DictConfig) -> str:
@@ -96,7 +118,7 @@ def build_model(
     datamodule.prepare()
     if is_baseline(cfg):
         task.check_components(None)
-        return build_baseline(cfg, datamodule, task)
+        return build_baseline(cfg, datamodule, task, text_embeddings)
     dim = int(cfg.model.dim)
     if dim < 1:
         raise ConfigError(f"model.dim={dim}; expected a positive width")
@@ -127,12 +149,7 @@ def build_model(
             return tuned_text_source(
                 cfg.model.encoder, cfg.model.tuning, tuning, datamodule.item_texts, datamodule.cache_dir
             )
-        if text_embeddings is not None:
-            return FrozenTextTable(text_embeddings)
-        embeddings, report = frozen_text_embeddings(
-            cfg.model.encoder, datamodule.item_texts, datamodule.template_id, datamodule.cache_dir, device_of(cfg)
-        )
-        return FrozenTextTable(embeddings, encoding=report)
+        return frozen_item_table(cfg, datamodule, text_embeddings)
 
     def user_text_source() -> nn.Module:
         if not tuning.caches_embeddings:

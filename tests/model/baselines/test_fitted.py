@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from lmrec.data.sparse import CSRMatrix
+from lmrec.encoders.text_sources import FrozenTextTable
 from lmrec.errors import ConfigError
 from lmrec.model.baselines.biases import RatingBiases
 from lmrec.model.baselines.ease import EASE
 from lmrec.model.baselines.item_knn import ItemKNN
 from lmrec.model.baselines.popularity import MostPopular
+from lmrec.model.baselines.text_ease import TextEASE
 
 
 def _random_history(
@@ -25,6 +27,19 @@ def _random_history(
     return matrix, dense.astype(np.float64)
 
 
+def _ridge_per_item(design_rows: np.ndarray, l2: float) -> np.ndarray:
+    """Column j of B: the ridge regression of column j of `design_rows` on every other column (lstsq on the
+    augmented system), zero on the diagonal."""
+    n = design_rows.shape[1]
+    reference = np.zeros((n, n))
+    for j in range(n):
+        others = [i for i in range(n) if i != j]
+        design = np.vstack([design_rows[:, others], np.sqrt(l2) * np.eye(n - 1)])
+        target = np.concatenate([design_rows[:, j], np.zeros(n - 1)])
+        reference[others, j] = np.linalg.lstsq(design, target, rcond=None)[0]
+    return reference
+
+
 def test_ease_equals_one_ridge_regression_per_item_on_the_other_items():
     """EASE's closed form with a zero diagonal is, column by column, the ridge regression of item j's column on
     every other item's column (solved here with numpy's least squares on the augmented system)."""
@@ -32,13 +47,7 @@ def test_ease_equals_one_ridge_regression_per_item_on_the_other_items():
     l2 = 3.0
     model = EASE(history, l2=l2)
     model.fit()
-    n = x.shape[1]
-    reference = np.zeros((n, n))
-    for j in range(n):
-        others = [i for i in range(n) if i != j]
-        design = np.vstack([x[:, others], np.sqrt(l2) * np.eye(n - 1)])
-        target = np.concatenate([x[:, j], np.zeros(n - 1)])
-        reference[others, j] = np.linalg.lstsq(design, target, rcond=None)[0]
+    reference = _ridge_per_item(x, l2)
     assert np.allclose(model.weights.numpy(), reference, atol=1e-5)
     users = torch.tensor([0, 3, 7])
     assert torch.allclose(model.score_all(users), torch.from_numpy(x[[0, 3, 7]] @ reference).float(), atol=1e-5)
@@ -120,3 +129,52 @@ def test_als_scores_are_the_libraries_own():
     ids, scores = reference.recommend(np.arange(20), user_items, N=10, filter_already_liked_items=False)
     ours = model.score_all(torch.arange(20)).numpy()
     assert np.allclose(np.take_along_axis(ours, ids, axis=1), scores, atol=1e-4)
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_text_ease_is_ease_on_the_interactions_stacked_over_weighted_text_rows(center):
+    """Collective EASE: the text vectors (centred, unit norm) as √w-weighted pseudo-users below X, each item's
+    column regressed on the others by least squares; scores use the real users' rows only."""
+    history, x = _random_history(users=14, items=7, seed=5)
+    vectors = torch.randn(7, 4, generator=torch.Generator().manual_seed(2)) + 3.0  # a shared offset, as in LMs
+    weight, l2 = 2.5, 1.5
+    model = TextEASE(history, FrozenTextTable(vectors), l2=l2, text_weight=weight, center=center)
+    model.fit()
+    side = vectors.double().numpy()
+    if center:
+        side = side - side.mean(axis=0, keepdims=True)
+    side = side / np.linalg.norm(side, axis=1, keepdims=True)
+    reference = _ridge_per_item(np.vstack([x, np.sqrt(weight) * side.T]), l2)
+    assert np.allclose(model.weights.numpy(), reference, atol=1e-5)
+    users = torch.tensor([1, 4, 13])
+    assert torch.allclose(model.score_all(users), torch.from_numpy(x[[1, 4, 13]] @ reference).float(), atol=1e-5)
+    assert "text.embeddings" in dict(model.named_buffers())  # lmrec-eval reads the vectors from the checkpoint
+
+
+def test_text_ease_with_no_text_weight_is_ease_and_bad_inputs_are_refused():
+    history, _ = _random_history()
+    vectors = FrozenTextTable(torch.randn(9, 3))
+    plain, text = EASE(history, l2=2.0), TextEASE(history, vectors, l2=2.0, text_weight=0.0)
+    plain.fit()
+    text.fit()
+    assert torch.equal(plain.weights, text.weights)
+    with pytest.raises(ConfigError, match="text_weight"):
+        TextEASE(history, vectors, text_weight=-1.0)
+    with pytest.raises(ConfigError, match="5 item text vectors for a catalogue of 9 items"):
+        TextEASE(history, FrozenTextTable(torch.randn(5, 3)))
+    with pytest.raises(ConfigError, match="model/tuning=frozen"):
+        TextEASE(history, torch.nn.Linear(3, 3))
+
+
+def test_text_ease_permuted_control_fits_the_same_vectors_assigned_to_other_items():
+    history, x = _random_history(users=14, items=7, seed=6)
+    vectors = torch.randn(7, 4, generator=torch.Generator().manual_seed(3))
+    permutation = torch.randperm(7, generator=torch.Generator().manual_seed(11))
+    control = TextEASE(history, FrozenTextTable(vectors), l2=1.0, text_weight=4.0, permute_text=11)
+    reordered = TextEASE(history, FrozenTextTable(vectors[permutation]), l2=1.0, text_weight=4.0)
+    control.fit()
+    reordered.fit()
+    assert torch.allclose(control.weights, reordered.weights, atol=1e-6)
+    real = TextEASE(history, FrozenTextTable(vectors), l2=1.0, text_weight=4.0)
+    real.fit()
+    assert not torch.allclose(control.weights, real.weights, atol=1e-3)

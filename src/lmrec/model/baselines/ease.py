@@ -25,9 +25,13 @@ class EASE(FittedBaseline):
         n = history.shape[1]
         self.register_buffer("weights", torch.zeros(n, n))
 
-    def fit(self) -> None:
+    def gram(self) -> np.ndarray:
+        """XᵀX in float64 (the inverse of a large Gram loses digits in float32). Subclasses add side information."""
         x = scipy_matrix(self.history)
-        gram = (x.T @ x).toarray().astype(np.float64)  # float64: the inverse of a large Gram loses digits in float32
+        return (x.T @ x).toarray().astype(np.float64)
+
+    def fit(self) -> None:
+        gram = self.gram()
         gram[np.diag_indices_from(gram)] += self.l2
         inverse = torch.cholesky_inverse(torch.linalg.cholesky(torch.from_numpy(gram)))
         weights = -inverse / torch.diagonal(inverse).unsqueeze(0)
