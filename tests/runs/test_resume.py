@@ -13,8 +13,9 @@ from omegaconf import OmegaConf
 from lmrec.errors import CheckpointError, ConfigError, RunFolderError
 from lmrec.runs.checkpoints import AtomicCheckpointIO, prune_stale_checkpoints
 from lmrec.runs.folder import check_fresh_run_folder, check_records_match_config, config_sha256
-from lmrec.runs.resume import open_run_folder, resume_command_line, use_run_identity
+from lmrec.runs.resume import open_run_folder, resume_command_line
 from lmrec.runs.rng_state import collect_rng_states, set_rng_states
+from lmrec.runs.wandb_identity import use_run_identity
 
 
 def _started_run(tmp_path, overrides=("model.dim=16",), checkpoint=True):

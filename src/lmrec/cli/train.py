@@ -41,9 +41,10 @@ from lmrec.runs.checkpoints import AtomicCheckpointIO, load_matching_weights, lo
 from lmrec.runs.folder import config_sha256, locate_run
 from lmrec.runs.provenance import provenance
 from lmrec.runs.records import relative_to_run, resolved_config, write_metrics, write_resolved_config, write_run_info
-from lmrec.runs.resume import open_run_folder, resume_command_line, use_run_identity
+from lmrec.runs.resume import open_run_folder, resume_command_line
 from lmrec.runs.rng_state import RngStateCheckpoint
 from lmrec.runs.split_export import export_split
+from lmrec.runs.wandb_identity import use_run_identity
 from lmrec.runtime.distributed import process_rank
 from lmrec.runtime.loggers import build_loggers, finish_wandb, wandb_finished_on_failure
 from lmrec.runtime.resources import ResourceMonitor

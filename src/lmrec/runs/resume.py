@@ -19,13 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
-import string
 import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from lmrec.atomic import atomic_path, write_json_atomic
 from lmrec.config.secrets import REDACTED, redact_override, redact_secrets
@@ -41,6 +39,7 @@ from lmrec.runs.folder import (
     config_sha256,
     previous_run_files,
 )
+from lmrec.runs.wandb_identity import new_wandb_identity
 from lmrec.runtime.distributed import process_rank
 
 log = logging.getLogger(__name__)
@@ -175,35 +174,6 @@ def check_literal_run_dir(overrides: list[str], multirun: bool) -> None:
         check_fresh_run_folder(folder, overwrite=False)
 
 
-def _wandb_entries(cfg: DictConfig) -> list[DictConfig]:
-    loggers = cfg.get("logger") or {}
-    return [c for c in loggers.values() if isinstance(c, DictConfig) and str(c.get("_target_")).endswith("WandbLogger")]
-
-
-def _new_wandb_identity(cfg: DictConfig) -> dict[str, Any] | None:
-    entries = _wandb_entries(cfg)
-    if not entries:
-        return None
-    chosen = entries[0]
-    run_id = chosen.get("id") or "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-    return {"id": str(run_id), "group": chosen.get("group"), "job_type": chosen.get("job_type")}
-
-
-def use_run_identity(cfg: DictConfig, state: dict[str, Any] | None) -> None:
-    """Point the W&B logger at the run's recorded id (`resume="allow"`), so a resumed run logs into the same W&B
-    run, with the group and job type it started with (a sweep job resumed alone would otherwise get a single
-    run's group)."""
-    identity = (state or {}).get("wandb")
-    if not identity:
-        return
-    for entry in _wandb_entries(cfg):
-        with open_dict(entry):
-            entry.id, entry.resume = identity["id"], "allow"
-            for key in ("group", "job_type"):
-                if identity.get(key) is not None:
-                    entry[key] = identity[key]
-
-
 def open_run_folder(
     cfg: DictConfig, run_dir: Path, overrides: list[str], threads: int, rank_zero: bool = True
 ) -> tuple[Path | None, dict[str, Any] | None]:
@@ -259,7 +229,7 @@ def start_run(
         "overrides": [redact_override(o) for o in overrides if _key(o) not in ("resume", "overwrite")],
         "config_sha256": config_sha256(cfg),
         "config": redact_secrets(OmegaConf.to_container(cfg, resolve=False), keep_interpolations=True),
-        "wandb": _new_wandb_identity(cfg),
+        "wandb": new_wandb_identity(cfg),
         "torch_threads": threads,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "resumes": 0,
