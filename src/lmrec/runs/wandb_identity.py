@@ -9,10 +9,12 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from lmrec.runtime.loggers import is_wandb_entry
+
 
 def _wandb_entries(cfg: DictConfig) -> list[DictConfig]:
     loggers = cfg.get("logger") or {}
-    return [c for c in loggers.values() if isinstance(c, DictConfig) and str(c.get("_target_")).endswith("WandbLogger")]
+    return [entry for entry in loggers.values() if is_wandb_entry(entry)]
 
 
 def new_wandb_identity(cfg: DictConfig) -> dict[str, Any] | None:

@@ -39,13 +39,19 @@ def wandb_credentials_available(cfg: DictConfig | None = None) -> bool:
     return bool(auth and auth[2])
 
 
+def is_wandb_entry(cfg: Any) -> bool:
+    """Whether a `logger` group entry configures W&B: the one logger that needs a mode, a redacted command line
+    and, on resume, the run's recorded identity."""
+    return isinstance(cfg, DictConfig) and str(cfg.get("_target_")).endswith("WandbLogger")
+
+
 def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
     """One Lightning logger per entry of the `logger` group; W&B goes offline by itself without credentials."""
     loggers: list[Logger] = []
     for name, cfg in (logger_cfg or {}).items():
         if not isinstance(cfg, DictConfig) or "_target_" not in cfg:
             raise ConfigError(f"logger.{name} has no _target_; see conf/logger/ for examples")
-        if not str(cfg._target_).endswith("WandbLogger"):
+        if not is_wandb_entry(cfg):
             loggers.append(instantiate_checked(cfg))
             continue
         offline, reason = wandb_mode(cfg)
