@@ -10,7 +10,7 @@ import pytest
 from tests.cli.test_crash import killed, metrics, ok, one_line_error, run_train
 
 TEXT = [
-    "data.max_users=8",
+    "data.max_users=4",  # 460 items: validation and test encode the catalogue with the tuned encoder
     "data.batch_size=64",  # fewer distinct items per tuned step: LoRA MiniLM steps dominate this file
     "model.encoder.max_length=32",
     "trainer.max_epochs=2",
