@@ -171,3 +171,36 @@ def test_every_tuning_mode_trains_a_decoder(kind, mode, llama_dir, gpt2_dir):
     optimizer.step()
     changed = {name for name, p in encoder.named_parameters() if not torch.equal(p, before[name])}
     assert changed and changed <= trainable, (mode, kind, changed - trainable)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_dtype_follows_the_hardware_and_keys_the_cache_by_the_result(llama_dir, monkeypatch, native):
+    from omegaconf import OmegaConf
+
+    from lmrec.encoders import options
+    from lmrec.encoders.build import encoder_options
+
+    monkeypatch.setattr(options, "native_bf16", lambda: native)
+    expected = "bfloat16" if native else "float32"
+    encoder = TextEncoder(str(llama_dir), pooling="last", dtype="auto")
+    assert next(encoder.model.parameters()).dtype == getattr(torch, expected)
+    resolved, _ = encoder_options(OmegaConf.create({"name_or_path": str(llama_dir), "dtype": "auto"}))
+    assert resolved["dtype"] == expected
+    base = {"name_or_path": str(llama_dir), "pooling": "last", "max_length": 32}
+    other = "float32" if native else "bfloat16"  # what the same config resolves to on the other kind of machine
+    assert embedding_key(base | {"dtype": resolved["dtype"]}, TEXTS, "t") != embedding_key(
+        base | {"dtype": other}, TEXTS, "t"
+    )
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
+    from lmrec.encoders import options
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for flags, expected in (("fpu sse avx512f avx512_bf16", True), ("fpu sse amx_bf16", True), ("fpu sse avx2", False)):
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(options, "Path", lambda _path, f=cpuinfo: f)
+        options.native_bf16.cache_clear()
+        assert options.native_bf16() is expected
+    options.native_bf16.cache_clear()

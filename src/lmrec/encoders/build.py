@@ -13,6 +13,7 @@ from torch import nn
 
 from lmrec.config.instantiate import instantiate_checked
 from lmrec.encoders.embedding_cache import cached_embeddings
+from lmrec.encoders.options import resolve_dtype
 from lmrec.encoders.text_sources import TunedTextEncoder
 from lmrec.encoders.tuning.base import Tuning
 from lmrec.encoders.tuning.modes import FrozenTuning
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 def encoder_options(encoder_cfg: DictConfig) -> tuple[dict[str, Any], int]:
     """(TextEncoder keyword arguments, texts per encoder pass) from `model.encoder`; the one check of its batch size."""
     options = OmegaConf.to_container(encoder_cfg, resolve=True)
+    options["dtype"] = resolve_dtype(options.get("dtype"))
     batch_size = options.pop("batch_size", 128)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"model.encoder.batch_size={batch_size!r}; expected a positive number of texts per pass")

@@ -2,16 +2,59 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lmrec.encoders.pooling import POOLINGS
 from lmrec.encoders.resolve import EncoderFiles
 from lmrec.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 DTYPES = ("float32", "bfloat16", "float16")
+#: `auto` is resolved by `resolve_dtype` to one of DTYPES before a model loads or a cache key is built.
+DTYPE_CHOICES = (*DTYPES, "auto")
 QUANTIZATIONS = ("4bit", "8bit")
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this machine computes bfloat16 matrix products in hardware: a CUDA GPU that supports it, or a CPU
+    with AVX-512 BF16 or AMX (elsewhere torch emulates bf16 on the CPU, slower than float32)."""
+    import torch
+
+    if torch.cuda.is_available():
+        native = bool(torch.cuda.is_bf16_supported())
+        log.info("model.encoder.dtype=auto: the GPU %s bfloat16", "supports" if native else "lacks")
+        return native
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:  # not Linux: no cheap, dependable way to read the CPU's features
+        return False
+    flags = {word for line in cpuinfo if line.startswith("flags") for word in line.split()}
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    log.info(
+        "model.encoder.dtype=auto: %s (the CPU %s avx512_bf16/amx_bf16)",
+        "bfloat16" if native else "float32",
+        "has" if native else "lacks",
+    )
+    return native
+
+
+def resolve_dtype(dtype: str | None) -> str:
+    """The weights' dtype for `model.encoder.dtype`: `auto` is bfloat16 where `native_bf16()`, else float32.
+
+    Resolved once, where the config becomes encoder options, so the embedding cache key and the loaded model
+    see the same concrete dtype (a bf16 and a float32 encoding are different cache entries)."""
+    if dtype != "auto":
+        return dtype or "float32"
+    chosen = "bfloat16" if native_bf16() else "float32"
+    log.debug("model.encoder.dtype=auto: %s", chosen)
+    return chosen
 
 
 def check_encoder_options(
@@ -28,8 +71,8 @@ def check_encoder_options(
         raise ConfigError(f"model.encoder.pooling={pooling!r}; expected one of {', '.join(POOLINGS)}")
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise ConfigError(f"model.encoder.max_length={max_length!r}; expected a whole number of tokens, at least 2")
-    if dtype not in DTYPES:
-        raise ConfigError(f"model.encoder.dtype={dtype!r}; expected one of {', '.join(DTYPES)}")
+    if dtype not in DTYPE_CHOICES:
+        raise ConfigError(f"model.encoder.dtype={dtype!r}; expected one of {', '.join(DTYPE_CHOICES)}")
     if quantization is not None:
         check_quantization(quantization)
     if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lmrec.encoders.loading import is_decoder, load_backbone, load_tokenizer, special_token_frame
-from lmrec.encoders.options import check_encoder_options
+from lmrec.encoders.options import check_encoder_options, resolve_dtype
 from lmrec.encoders.pooling import pool
 from lmrec.encoders.resolve import resolve_encoder, weights_fingerprint
 from lmrec.runtime.progress import progress_bar
@@ -54,6 +54,7 @@ class TextEncoder(nn.Module):
     ) -> None:
         super().__init__()
         check_encoder_options(pooling, max_length, dtype=dtype, quantization=quantization, layer=layer, prompt=prompt)
+        dtype = resolve_dtype(dtype)
         self.files = resolve_encoder(name_or_path, revision, gguf_file or None)
         self.model_dir = self.files.folder
         self.name_or_path = name_or_path
