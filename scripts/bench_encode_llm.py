@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchutil import machine_info, write_json
+from benchutil import machine_info, plain_last_token_encode, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from lmrec.data.datamodule import RecDataModule
     from lmrec.data.sources.movielens import MovieLensLatest
-    from lmrec.encoders.pooling import pool
     from lmrec.encoders.text_encoder import TextEncoder
 
     torch.set_num_threads(args.threads)
@@ -68,30 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     encoder = TextEncoder("smollm2-135m", pooling="last", max_length=args.max_length)
     load_seconds = time.perf_counter() - started
     rss_loaded = peak_rss_mb()
-    tokenizer, model, eos = encoder.tokenizer, encoder.model, encoder.tokenizer.eos_token
-    eos_id = encoder.tokenizer.eos_token_id
 
     def run_lmrec(batch: list[str]) -> torch.Tensor:
         return encoder.encode(batch, batch_size=args.batch_size, show_progress=False)
 
-    @torch.inference_mode()
     def run_plain(batch: list[str], sort: bool = False) -> torch.Tensor:
-        order = sorted(range(len(batch)), key=lambda i: len(batch[i]), reverse=True) if sort else range(len(batch))
-        order = list(order)
-        out = torch.empty(len(batch), encoder.dim)
-        for start in range(0, len(order), args.batch_size):
-            rows = order[start : start + args.batch_size]
-            # Truncate to max_length - 1 and append EOS, as lmrec does, so the vectors can be compared.
-            enc = tokenizer(
-                [batch[i] for i in rows], truncation=True, max_length=args.max_length - 1, add_special_tokens=True
-            )
-            ids = [seq + [eos_id] for seq in enc["input_ids"]]
-            padded = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
-            hidden = model(**padded).last_hidden_state
-            out[torch.tensor(rows)] = pool(hidden, padded["attention_mask"], "last").float()
-        return out
+        return plain_last_token_encode(encoder, batch, args.batch_size, args.max_length, sort=sort)
 
-    assert eos  # SmolLM2 has one
+    assert encoder.tokenizer.eos_token  # SmolLM2 has one
     loops = {"lmrec": run_lmrec, "plain": run_plain, "plain_sorted": lambda b: run_plain(b, sort=True)}
     for fn in loops.values():
         fn(texts[:8])

@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchutil import machine_info, write_json
+from benchutil import machine_info, plain_last_token_encode, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,30 +131,13 @@ class Phase:
         self.peak_mb = peak_memory_mb(self.device)
 
 
-def plain_encode(torch, encoder, texts: list[str], batch_size: int, max_length: int):
-    """The loop a user would write with transformers, truncating and appending EOS as lmrec does."""
-    from lmrec.encoders.pooling import pool
-
-    tokenizer, model = encoder.tokenizer, encoder.model
-    device = next(model.parameters()).device
-    out = torch.empty(len(texts), encoder.dim)
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            enc = tokenizer(texts[start : start + batch_size], truncation=True, max_length=max_length - 1)
-            ids = [seq + [tokenizer.eos_token_id] for seq in enc["input_ids"]]
-            padded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
-            hidden = model(**padded).last_hidden_state
-            out[start : start + len(ids)] = pool(hidden, padded["attention_mask"], "last").float().cpu()
-    return out
-
-
 def timed_encodings(torch, encoder, texts, args, device, with_plain: bool) -> dict:
     loops = {"lmrec": lambda: encoder.encode(texts, batch_size=args.batch_size, show_progress=False)}
     if with_plain:
-        loops["plain"] = lambda: plain_encode(torch, encoder, texts, args.batch_size, args.max_length)
+        loops["plain"] = lambda: plain_last_token_encode(encoder, texts, args.batch_size, args.max_length)
     encoder.encode(texts[:64], batch_size=args.batch_size, show_progress=False)  # warm-up: kernels, allocator
     if with_plain:
-        plain_encode(torch, encoder, texts[:64], args.batch_size, args.max_length)
+        plain_last_token_encode(encoder, texts[:64], args.batch_size, args.max_length)
     seconds: dict[str, list[float]] = {name: [] for name in loops}
     vectors = {}
     peak = 0.0
@@ -231,9 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     dtype = "bfloat16" if gpu else "float32"
     phases = set(args.phases.split(","))
     can_quantize = gpu and importlib.util.find_spec("bitsandbytes") is not None
-    skipped = {p: "needs a CUDA GPU and bitsandbytes" for p in ("encode4bit", "lora4bit") if p in phases}
-    if can_quantize:
-        skipped = {}
+    quantized = [] if can_quantize else [p for p in ("encode4bit", "lora4bit") if p in phases]
+    skipped = {p: "needs a CUDA GPU and bitsandbytes" for p in quantized}
     texts = RecDataModule(MovieLensLatest(args.data_root)).item_texts
     texts = texts[: args.limit] if args.limit else texts
     result: dict = {

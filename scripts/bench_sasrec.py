@@ -213,14 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     split = lmrec_split()
     result: dict = {"machine": machine_info(), "seeds": args.seeds, "lmrec": {}, "recbole": {}}
     workdir = Path(tempfile.mkdtemp(prefix="bench_sasrec_"))
-    if args.jobs > 1 and len(args.seeds) > 1:
-        try:
-            result.update(run_seeds_in_parallel(args, workdir))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        return report(args, result)
+    parallel = args.jobs > 1 and len(args.seeds) > 1
     try:
-        for seed in args.seeds:
+        if parallel:
+            result.update(run_seeds_in_parallel(args, workdir))
+        for seed in [] if parallel else args.seeds:
             if args.only in (None, "recbole"):
                 result["recbole"][seed] = run_recbole(
                     split, seed, args.max_epochs, args.patience, workdir / f"rb{seed}", args.gpu

@@ -50,3 +50,27 @@ def write_json(path: str | None, result: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def plain_last_token_encode(encoder, texts: list[str], batch_size: int, max_length: int, sort: bool = False):
+    """The loop a user would write with transformers, the reference the LLM encoding benchmarks compare lmrec's
+    `TextEncoder.encode` against: tokenizer(batch) truncated to max_length - 1 plus EOS (as lmrec appends it),
+    padding per batch, model(**batch), the state at each row's last real token, in the texts' order (`sort`:
+    longest first, to isolate what length sorting buys)."""
+    import torch
+
+    from lmrec.encoders.pooling import pool
+
+    tokenizer, model = encoder.tokenizer, encoder.model
+    device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True) if sort else list(range(len(texts)))
+    out = torch.empty(len(texts), encoder.dim)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            enc = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length - 1)
+            ids = [seq + [tokenizer.eos_token_id] for seq in enc["input_ids"]]
+            padded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
+            hidden = model(**padded).last_hidden_state
+            out[torch.tensor(rows)] = pool(hidden, padded["attention_mask"], "last").float().cpu()
+    return out

@@ -48,13 +48,12 @@ def native_bf16() -> bool:
 def resolve_dtype(dtype: str | None) -> str:
     """The weights' dtype for `model.encoder.dtype`: `auto` is bfloat16 where `native_bf16()`, else float32.
 
-    Resolved once, where the config becomes encoder options, so the embedding cache key and the loaded model
-    see the same concrete dtype (a bf16 and a float32 encoding are different cache entries)."""
+    Resolved where the config becomes encoder options (`encoders.build.encoder_options`), so the embedding cache
+    key and the loaded model see the same concrete dtype (a bf16 and a float32 encoding are different cache
+    entries); `TextEncoder` resolves it too for direct callers. Both read `native_bf16`'s one cached answer."""
     if dtype != "auto":
         return dtype or "float32"
-    chosen = "bfloat16" if native_bf16() else "float32"
-    log.debug("model.encoder.dtype=auto: %s", chosen)
-    return chosen
+    return "bfloat16" if native_bf16() else "float32"
 
 
 def check_encoder_options(
