@@ -47,9 +47,14 @@ def run_cli(script: str, args: list[str], home: Path, ok: bool = True) -> subpro
     return result
 
 
+def build_model(cfg: DictConfig, datamodule: RecDataModule, task, **options):  # -> a LightningModule
+    """The model the builder `cfg.model` names builds over `datamodule` (as `lmrec-train` does)."""
+    from lmrec.model.builders import model_builder
+
+    return model_builder(cfg.model).build(datamodule, task, **options)
+
+
 def built_model(cfg: DictConfig):  # -> tuple[RecommenderModule, RecDataModule]
     """The model and the loaded datamodule `lmrec-train` would build for `cfg` (nothing trained)."""
-    from lmrec.model.build import build_model
-
     datamodule = prepared_data(cfg)
     return build_model(cfg, datamodule, datamodule.task), datamodule

@@ -20,10 +20,9 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.data.io.errors import DataValidationError
 from lmrec.data.sources.movielens import MovieLensLatest
 from lmrec.errors import ConfigError, InputError
-from lmrec.model.build import build_model
 from lmrec.runs.folder import config_sha256
 from lmrec.runs.split_export import export_split
-from tests.helpers import compose_train, run_cli
+from tests.helpers import build_model, compose_train, run_cli
 
 
 def _data(root, cache=None, **options) -> RecDataModule:
@@ -51,7 +50,7 @@ def test_monitor_must_be_a_metric_of_the_task(tmp_path):
         ("data.split.ratios=[1,1]", "data.split.ratios"),
         ("task=ranking task.num_negatives=0", "task.num_negatives=0"),
         ('data.text.template=["{plot}"]', "uses field {plot}, which data source"),
-        ("data.source.rating_min=5", "data.source.rating_min=5.0 must be below"),
+        ("+data.source.rating_min=5", "data.source.rating_min=5.0 must be below"),
         ("task=ranking task.ks=[0,10]", "task.ks"),
         # values of the wrong type, and keys a component does not have: one-line ConfigErrors naming the key
         ("data.batch_size=abc", "data.batch_size='abc'; expected a whole number >= 1"),
@@ -75,7 +74,6 @@ def test_bad_data_options_fail_while_loading(override, message, tmp_path):
     [
         (["model/item_tower=hybrid", "model.item_tower.combine=avg"], "model.item_tower.combine"),
         (["model.item_tower.project=false"], "model.item_tower.project=false"),
-        (["model.encoder.pooling=max"], "model.encoder.pooling"),
         (["+model.head.width=3"], "model.head (lmrec.model.heads.DotHead)"),
         (["model.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true}"], "step_size"),
     ],
@@ -223,9 +221,9 @@ def test_lmrec_eval_checks_the_saved_config_before_loading_the_checkpoint(tmp_pa
 def test_mlp_head_with_a_negative_width_is_a_config_error_not_a_torch_error(tmp_path):
     from lmrec.model.heads import MLPHead
 
-    with pytest.raises(ConfigError, match=re.escape("model.head.hidden=[-5]; expected layer widths")):
+    with pytest.raises(ConfigError, match=re.escape("model.head.hidden=[-5]; expected a non-empty list, each a")):
         MLPHead(dim=4, hidden=[-5])
-    with pytest.raises(ConfigError, match=re.escape("model.head.dropout=1.5; expected a probability in [0, 1)")):
+    with pytest.raises(ConfigError, match=re.escape("model.head.dropout=1.5; expected a number in [0.0, 1.0)")):
         MLPHead(dim=4, hidden=[8], dropout=1.5)
     cfg = compose_train(["model/head=mlp", "model.head.hidden=[-5]"], tmp_path, tmp_path / "cache")
     with pytest.raises(ConfigError, match=re.escape("model.head.hidden=[-5]; expected a non-empty list, each a")):

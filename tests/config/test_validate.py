@@ -7,9 +7,9 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from lmrec.cli.components import build_data, seed_run
-from lmrec.config.kinds import Number, Option, Whole
-from lmrec.config.validate import OPTIONS, check_config, config_problems
+from lmrec.cli.components import ENTRY_OPTIONS, build_data, check_run_config, seed_run
+from lmrec.config.schema import Number, Option, Whole
+from lmrec.config.validate import config_problems, declared_options
 from lmrec.errors import ConfigError
 from tests.helpers import compose_train
 
@@ -36,7 +36,7 @@ SHIPPED = [
 @pytest.mark.parametrize("overrides", SHIPPED, ids=lambda o: " ".join(o) or "default")
 def test_shipped_configs_pass(overrides, tmp_path):
     cfg = compose_train(overrides, tmp_path, tmp_path / "cache")
-    assert config_problems(cfg) == []
+    assert config_problems(cfg, declared_options(cfg, ENTRY_OPTIONS)) == []
 
 
 # (override, the value as the message must quote it, words of what is expected)
@@ -62,7 +62,21 @@ BAD = [
     ("data.eval_batch_size=0", "data.eval_batch_size=0", "a whole number >= 1 or one of 'auto'"),
     ("data.num_workers=-1", "data.num_workers=-1", "a whole number >= 0"),
     ("data.max_users=0", "data.max_users=0", "a whole number >= 1 or null"),
-    ("data.split.ratios=[8,-1,1]", "data.split.ratios=[8, -1, 1]", "each a number >= 0.0"),
+    ("data.split.ratios=[8,-1,1]", "data.split.ratios=[8, -1, 1]", "three non-negative numbers with a positive sum"),
+    ("data.split.ratios=[8,1]", "data.split.ratios=[8, 1]", "three non-negative numbers"),
+    ("data.split.strategy=kfold", "data.split.strategy='kfold'", "one of 'random', 'user_random'"),
+    ("data.split.cold_share=1.0", "data.split.cold_share=1.0", "a number in (0.0, 1.0)"),
+    ("data.split.max_history=0", "data.split.max_history=0", "a whole number >= 1 or null"),
+    ("+data.split.cut=abc", "data.split.cut='abc'", "a non-empty list"),
+    ("data.kcore.user=-1", "data.kcore.user=-1", "a whole number >= 0"),
+    ("model.encoder.pooling=max", "model.encoder.pooling='max'", "one of 'mean', 'cls', 'last'"),
+    ("model.encoder.dtype=int8", "model.encoder.dtype='int8'", "one of 'float32', 'bfloat16'"),
+    ("model.encoder.prompt=abc", "model.encoder.prompt='abc'", "a string with exactly one {text}"),
+    ("model.encoder.batch_size=0", "model.encoder.batch_size=0", "a whole number >= 1 (texts per encoder pass)"),
+    ("model.tuning.lr=0", "model.tuning.lr=0", "a number > 0.0 or null"),
+    ("task=ranking task.loss=hinge", "task.loss='hinge'", "one of 'bpr', 'bce', 'softmax'"),
+    ("task=ranking task.popularity_exponent=-1", "task.popularity_exponent=-1", "a number >= 0.0"),
+    ("task=next_item task.max_length=0", "task.max_length=0", "a whole number >= 1"),
     ("model.dim=0", "model.dim=0", "a whole number >= 1 (the width of user and item vectors)"),
     ("model.optimizer.lr=abc", "model.optimizer.lr='abc'", "a number > 0.0"),
     ("model.optimizer.lr=0", "model.optimizer.lr=0", "a number > 0.0"),
@@ -96,11 +110,13 @@ def test_bad_value_is_one_line_naming_key_value_and_expectation(override, quoted
 
 
 def test_every_bad_value_is_listed_at_once(tmp_path):
-    cfg = compose_train(["trainer.max_epochs=abc", "data.batch_size=0", "seed=x"], tmp_path, tmp_path / "c")
-    problems = config_problems(cfg)
-    assert [p.split("=")[0] for p in problems] == ["seed", "trainer.max_epochs", "data.batch_size"]
-    with pytest.raises(ConfigError, match=re.escape(" | ".join(problems) + " (3 bad values)")):
-        check_config(cfg)
+    overrides = ["trainer.max_epochs=abc", "data.batch_size=0", "seed=x", "model.dim=0", "task=ranking", "task.ks=[0]"]
+    cfg = compose_train(overrides, tmp_path, tmp_path / "c")
+    problems = config_problems(cfg, declared_options(cfg, ENTRY_OPTIONS))
+    keys = ["seed", "trainer.max_epochs", "task.ks", "data.batch_size", "model.dim"]
+    assert [p.split("=")[0] for p in problems] == keys  # the entry point's options, then the config's in its order
+    with pytest.raises(ConfigError, match=re.escape(" | ".join(problems) + " (5 bad values)")):
+        check_run_config(cfg)
 
 
 def test_seed_run_checks_before_seeding(tmp_path):
@@ -130,6 +146,20 @@ def test_kinds_draw_the_line_where_they_say(kind, good, bad):
     assert all(kind.accepts(v) for v in good) and not any(kind.accepts(v) for v in bad)
 
 
-def test_each_option_is_declared_once():
-    keys = [option.key for option in OPTIONS]
+@pytest.mark.parametrize("overrides", SHIPPED, ids=lambda o: " ".join(o) or "default")
+def test_each_option_is_declared_once(overrides, tmp_path):
+    cfg = compose_train(overrides, tmp_path, tmp_path / "cache")
+    keys = [option.key for option in declared_options(cfg, ENTRY_OPTIONS)]
     assert len(keys) == len(set(keys))
+
+
+def test_a_component_declares_its_options_where_it_is_defined(tmp_path):
+    """The options checked at a node are its target's own: a task's under `task`, the datamodule's under `data`."""
+    from lmrec.data.datamodule import RecDataModule
+    from lmrec.tasks.ranking import RankingTask
+
+    cfg = compose_train(["task=ranking"], tmp_path, tmp_path / "cache")
+    keys = {option.key for option in declared_options(cfg)}
+    assert {f"task.{o.key}" for o in RankingTask.config_options} <= keys
+    assert {f"data.{o.key}" for o in RecDataModule.config_options} <= keys
+    assert "model.dim" in keys and "model.encoder.max_length" in keys and "trainer.max_epochs" not in keys

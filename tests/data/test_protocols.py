@@ -13,7 +13,7 @@ import torch
 
 from lmrec.data.datamodule import RecDataModule
 from lmrec.data.filters import implicit_feedback, kcore, text_filter
-from lmrec.data.protocol import LeakageError, check_cold, check_last_by_time, check_time_order, check_train_inputs
+from lmrec.data.leakage import LeakageError, check_cold, check_last_by_time, check_time_order, check_train_inputs
 from lmrec.data.sources.base import Source, SourceTables
 from lmrec.data.sparse import CSRMatrix
 from lmrec.data.splits import STRATEGIES, TEST, TRAIN, VAL

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmrec.data.options import SplitOptions, check_data_options
 from lmrec.data.splits import (
     TEST,
     TRAIN,
     VAL,
-    check_split_options,
     choose_cold,
     cold_split,
     make_split,
@@ -48,11 +48,7 @@ def test_temporal_leave_one_out_matches_brute_force():
     assert [int(c) for c in codes[-6:]] == [TRAIN, TRAIN, TRAIN, TRAIN, VAL, TEST]
 
 
-def test_bad_split_options_raise():
-    with pytest.raises(ValueError, match="data.split.ratios"):
-        check_split_options("random", [8, 1])
-    with pytest.raises(ValueError, match="data.split.strategy"):
-        check_split_options("kfold", [8, 1, 1])
+def test_a_random_split_holds_only_split_codes():
     assert set(make_split("random", np.zeros(10, dtype=int), np.zeros(10), [8, 1, 1], 0)) <= {TRAIN, VAL, TEST}
 
 
@@ -144,13 +140,11 @@ def test_truncate_history_keeps_the_last_training_rows_by_time():
     [
         ({"strategy": "random", "cut": [1, 2]}, "data.split.cut"),
         ({"strategy": "temporal", "cut": [5, 2]}, "data.split.cut"),
-        ({"strategy": "cold_items", "cold_share": 1.0}, "data.split.cold_share=1.0"),
         ({"strategy": "cold_items", "ratios": [1, 0, 0]}, "needs a validation or test share"),
         ({"strategy": "random", "cold_profile": 2}, "data.split.cold_profile=2"),
-        ({"strategy": "temporal_loo", "max_history": 0}, "data.split.max_history=0"),
     ],
 )
-def test_bad_protocol_split_options_raise(options, message):
-    options = {"ratios": [8, 1, 1], **options}
+def test_split_options_that_contradict_each_other_raise(options, message):
+    """Each option's own kind is checked with the config (tests/config/test_validate.py); these relate two."""
     with pytest.raises(ConfigError, match=message):
-        check_split_options(options.pop("strategy"), options.pop("ratios"), **options)
+        check_data_options(SplitOptions(**{"ratios": [8, 1, 1], **options}))

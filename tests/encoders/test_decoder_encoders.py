@@ -145,7 +145,7 @@ def test_encoding_backs_off_on_out_of_memory(llama_dir, monkeypatch, caplog):
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
 @pytest.mark.parametrize("mode", ["lora", "ia3", "adapter", "partial", "full", "prefix"])
 def test_every_tuning_mode_trains_a_decoder(kind, mode, llama_dir, gpt2_dir):
-    from lmrec.encoders.tuning.adapters import BottleneckAdapters
+    from lmrec.encoders.tuning.bottleneck import BottleneckAdapters
     from lmrec.encoders.tuning.modes import FullTuning, PartialTuning
     from lmrec.encoders.tuning.peft_methods import PeftTuning
 
@@ -178,7 +178,7 @@ def test_auto_dtype_follows_the_hardware_and_keys_the_cache_by_the_result(llama_
     from omegaconf import OmegaConf
 
     from lmrec.encoders import options
-    from lmrec.encoders.build import encoder_options
+    from lmrec.encoders.configured import encoder_options
 
     monkeypatch.setattr(options, "native_bf16", lambda: native)
     expected = "bfloat16" if native else "float32"

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from lmrec.encoders import embedding_cache
 from lmrec.encoders.embedding_cache import embedding_key, load_or_encode
-from lmrec.encoders.partial_parts import PartialEncoding
+from lmrec.encoders.resumable_encoding import PartialEncoding
 from lmrec.encoders.text_encoder import TextEncoder
 
 TEXTS = [f"movie number {i} with a title of {i % 7} words" for i in range(40)]

@@ -112,8 +112,7 @@ def test_partial_tuning_keeps_frozen_layer_states_on_disk_when_asked(tmp_path, t
     second one (a later run) reads it, and both give the same item vectors."""
     import logging
 
-    from lmrec.model.build import build_model
-    from tests.helpers import compose_train, prepared_data
+    from tests.helpers import build_model, compose_train, prepared_data
 
     overrides = [
         "data.max_users=15",

@@ -11,11 +11,10 @@ from torch import nn
 from lmrec.data.sequences import UserSequences
 from lmrec.encoders.text_sources import FrozenTextTable
 from lmrec.errors import ConfigError
-from lmrec.model.adaptors import MoEAdaptor, ParametricWhitening, build_adaptor
-from lmrec.model.build import build_model
 from lmrec.model.item_towers import HybridItemTower, TextItemTower
 from lmrec.model.sequence_tower import SequenceUserTower
-from tests.helpers import compose_train, prepared_data
+from lmrec.model.text_adaptors import MoEAdaptor, ParametricWhitening, build_adaptor
+from tests.helpers import build_model, compose_train, prepared_data
 
 
 def _randomise(module: nn.Module, seed: int = 0) -> None:

@@ -1,7 +1,8 @@
 """The extension contracts: a new user tower, task or trainable encoder is one class (plus its config), nothing else.
 
-Each class below lives only in this test module and is named by its config's `_target_`; the datamodule, module,
-builder and entry points are used as they are.
+Each class below lives only in this test module, or in a module the test writes into a folder of its own, and is
+named by a yaml in a config folder of the user's own (Hydra's search path); the datamodule, module, builders and
+entry points are used as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import torch
 from torch import nn
 
 from lmrec.cli.train import train
-from lmrec.model.inputs import PROVIDERS
+from lmrec.config.arguments import PROVIDERS
+from lmrec.runs.checkpoints import EncoderWeightsOut, encoder_weights_sha256, load_trained_weights, restore_model
 from lmrec.tasks.rating import RatingTask
 from tests.helpers import built_model, compose_train
 
@@ -21,7 +23,7 @@ from tests.helpers import built_model, compose_train
 @pytest.fixture(autouse=True)
 def _allow_test_components(monkeypatch):
     """A researcher's own components are refused unless allowed (lmrec.config.allowlist): these tests' are."""
-    monkeypatch.setenv("LMREC_ALLOWED_TARGETS", "first_item_tower.,tests.model.test_contracts.")
+    monkeypatch.setenv("LMREC_ALLOWED_TARGETS", "first_item_tower.,mean_rank_task.,tests.model.test_contracts.")
 
 
 class AbsoluteErrorRatingTask(RatingTask):
@@ -78,14 +80,14 @@ FIRST_ITEM_TOWER = """
 import torch
 from torch import nn
 
+from lmrec.config.arguments import BuildFacts, provides
 from lmrec.data.sparse import CSRMatrix
-from lmrec.model.inputs import BuildContext, model_input
 from lmrec.model.user_towers import ItemLookup, UserTower
 
 
-@model_input("first_items")
-def _first_items(context: BuildContext) -> torch.Tensor:
-    history: CSRMatrix = context.datamodule.train_history()
+@provides("first_items")
+def _first_items(facts: BuildFacts) -> torch.Tensor:
+    history: CSRMatrix = facts.datamodule.train_history()
     return history.col[history.crow[:-1]]
 
 
@@ -109,7 +111,8 @@ CONFIGS = {
     "model/user_tower/first_item.yaml": "name: first_item\n_target_: first_item_tower.FirstItemUserTower\n"
     "_partial_: true\ndim: ${model.dim}\n",
     "task/abs_error.yaml": "name: abs_error\n_target_: tests.model.test_contracts.AbsoluteErrorRatingTask\n"
-    "monitor: val/mae\nmonitor_mode: ${lmrec.metric_mode:${task.monitor}}\n",
+    "monitor: val/mae\n",
+    "task/mean_rank.yaml": "name: mean_rank\n_target_: mean_rank_task.MeanRankTask\nmonitor: val/mean_rank\n",
     "model/item_tower/toy.yaml": "name: toy\n_target_: tests.model.test_contracts.ToyTextTower\n_partial_: true\n"
     "dim: ${model.dim}\n",
 }
@@ -162,13 +165,89 @@ def test_a_trainable_encoder_is_found_by_its_protocol(tmp_path):
     cfg = _cfg(tmp_path, "model/item_tower=toy", "model.tuning.lr=0.5")
     model, _ = built_model(cfg)
     (encoder,) = model.trainable_encoders()
-    assert isinstance(encoder, ToyTrainableEncoder) and model.encoder_weights_sha256() == ["toy-weights"]
+    assert isinstance(encoder, ToyTrainableEncoder) and encoder_weights_sha256(model) == ["toy-weights"]
     groups = {g["name"]: g for g in model.parameter_groups()}
     assert groups["encoder_no_decay"]["params"] == [encoder.offset] and groups["encoder_no_decay"]["lr"] == 0.5
     checkpoint = {"state_dict": model.state_dict()}
-    model.on_save_checkpoint(checkpoint)
+    EncoderWeightsOut().on_save_checkpoint(None, model, checkpoint)
     assert "item_tower.text.table" not in checkpoint["state_dict"]  # frozen: comes from the encoder's own files
     assert checkpoint["encoder_weights_sha256"] == ["toy-weights"]
-    model.load_trained_weights(checkpoint["state_dict"])  # its absence is accepted
+    load_trained_weights(model, checkpoint["state_dict"])  # its absence is accepted
     with pytest.raises(ValueError, match="checkpoint does not fit this model"):
-        model.load_trained_weights({k: v for k, v in checkpoint["state_dict"].items() if "offset" not in k})
+        load_trained_weights(model, {k: v for k, v in checkpoint["state_dict"].items() if "offset" not in k})
+
+
+#: A new task in a module of its own: a metric lmrec has never heard of that is better when lower, a data-derived
+#: constructor argument registered beside it, and scores only through the module's public `Scorer` protocol.
+MEAN_RANK_TASK = """
+import torch
+import torchmetrics
+from torch.nn import functional as F
+
+from lmrec.config.arguments import BuildFacts, provides
+from lmrec.data.batches import InteractionBatches
+from lmrec.tasks.base import Task
+
+
+@provides("rating_midpoint")
+def _rating_midpoint(facts: BuildFacts) -> float:
+    scale = facts.source.rating_scale
+    return (scale.low + scale.high) / 2
+
+
+class MeanRankTask(Task):
+    \"\"\"Liked (rating above the scale's midpoint) or not; evaluated by the rank of each rated item among all.\"\"\"
+
+    lower_is_better = frozenset({"mean_rank", "loss"})
+
+    def __init__(self, rating_midpoint: float) -> None:
+        super().__init__()
+        self.midpoint = rating_midpoint
+
+    def train_dataset(self, splits):
+        return InteractionBatches(*splits.tensors("train"))
+
+    def eval_dataset(self, splits, split):
+        return InteractionBatches(*splits.tensors(split))
+
+    def training_loss(self, model, batch):
+        liked = (batch["ratings"] > self.midpoint).float()
+        return F.binary_cross_entropy_with_logits(model.score_pairs(batch["users"], batch["items"]).float(), liked)
+
+    def metric_names(self, split=None):
+        return ["mean_rank"]
+
+    def make_metrics(self, split=None):
+        return torchmetrics.MetricCollection({"mean_rank": torchmetrics.MeanMetric()})
+
+    def update_metrics(self, metrics, model, batch):
+        scores = model.score_all_items(batch["users"]).float()
+        own = scores.gather(1, batch["items"].unsqueeze(1))
+        metrics["mean_rank"].update((scores > own).sum(1).float() + 1)
+"""
+
+
+def test_a_new_task_is_one_class_and_one_yaml(tmp_path, monkeypatch):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "mean_rank_task.py").write_text(MEAN_RANK_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    assert "rating_midpoint" not in PROVIDERS  # registered only once the task's module is imported
+    cfg = _cfg(tmp_path, "task=mean_rank")
+    # The direction the task declares reaches checkpointing and early stopping (no `monitor_mode` in its yaml).
+    assert cfg.callbacks.model_checkpoint.mode == "min" and cfg.callbacks.early_stopping.mode == "min"
+    model, datamodule = built_model(cfg)
+    assert model.task.midpoint == 2.75  # ml-latest-small's scale [0.5, 5.0]
+    metrics = train(cfg, tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert 1 <= written["best/val/mean_rank"] <= datamodule.num_items
+    # The reference, computed another way: the best checkpoint's rank of each test row's item, one row at a time.
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    restore_model(model, tmp_path / "out" / run["checkpoint"])
+    users, items, _ = datamodule.splits.tensors("test")
+    model.eval()
+    ranks = []
+    with torch.no_grad():
+        for user, item in zip(users.tolist(), items.tolist(), strict=True):
+            row = model.score_all_items(torch.tensor([user]))[0]
+            ranks.append(float((row > row[item]).sum()) + 1)
+    assert metrics["test/mean_rank"] == pytest.approx(sum(ranks) / len(ranks), rel=1e-5)

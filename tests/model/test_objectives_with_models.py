@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmrec.model.build import build_model
-from tests.helpers import compose_train, prepared_data
+from tests.helpers import build_model, compose_train, prepared_data
 
 OBJECTIVES = {
     "bpr": ["task.loss=bpr"],

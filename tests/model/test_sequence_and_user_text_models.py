@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from lmrec.errors import ConfigError
-from lmrec.model.build import build_model
-from tests.helpers import compose_train, prepared_data
+from tests.helpers import build_model, compose_train, prepared_data
 
 SEQUENCE = ["experiment=sasrec", "model.user_tower.layers=1", "model.user_tower.inner=32", "task.max_length=8"]
 USER_TAGS = ["data.source.max_user_tags=3"]

@@ -110,7 +110,7 @@ def test_refused_start_with_other_settings_keeps_the_folder_readable(tmp_path):
 
 def test_the_wandb_logger_gets_the_recorded_run_id():
     cfg = OmegaConf.create({"logger": {"wandb": {"_target_": "pytorch_lightning.loggers.WandbLogger", "group": "g"}}})
-    use_run_identity(cfg, {"wandb": {"id": "abc123", "group": "sweep-7", "job_type": "dim=8"}})
+    use_run_identity(cfg.logger, {"wandb": {"id": "abc123", "group": "sweep-7", "job_type": "dim=8"}})
     assert dict(cfg.logger.wandb) == {
         "_target_": "pytorch_lightning.loggers.WandbLogger",
         "group": "sweep-7",

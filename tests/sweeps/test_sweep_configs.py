@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from lmrec.cli.components import build_data
 from lmrec.config.location import config_dir
 from lmrec.errors import ConfigError
 from lmrec.runs.provenance import git_state, package_version
@@ -85,13 +86,17 @@ def test_optuna_search_optimises_the_tasks_validation_metric(task, metric, direc
     sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
     assert sweeper["direction"] == direction and sweeper["max_failure_rate"] == 1.0
     assert sweeper["_target_"].endswith("OptunaSweeper") and sweeper["sampler"]["seed"] == cfg.seed
-    check_optimized_metric(cfg)  # a metric the run writes: no error
+    check_optimized_metric(cfg.optimized_metric, _task(cfg), cfg.task.monitor)  # a metric the run writes: no error
+
+
+def _task(cfg):
+    return build_data(cfg)[0]
 
 
 def test_unknown_optimized_metric_is_a_config_error(tmp_path):
     cfg = compose_train(["optimized_metric=val/ndcg@10"], tmp_path, tmp_path)
     with pytest.raises(ConfigError, match=r"optimized_metric=val/ndcg@10 is not a metric this run writes; .*best/val"):
-        check_optimized_metric(cfg)
+        check_optimized_metric(cfg.optimized_metric, _task(cfg), cfg.task.monitor)
 
 
 def test_wandb_sweep_parameters_are_overrides_of_lmrec_train(tmp_path):
@@ -204,10 +209,10 @@ def test_sweep_name_is_the_dated_folder_or_the_name_the_user_gave(tmp_path):
 def test_an_optimized_metric_the_run_did_not_write_is_a_config_error(tmp_path):
     from lmrec.sweeps.objective import objective_value
 
-    cfg = OmegaConf.create({"optimized_metric": "best/val/rmse"})
-    assert objective_value(cfg, tmp_path) is None  # another rank: rank zero writes metrics.json
+    name = "best/val/rmse"
+    assert objective_value(name, tmp_path) is None  # another rank: rank zero writes metrics.json
     (tmp_path / "metrics.json").write_text('{"test/rmse": 0.9}')
     with pytest.raises(ConfigError, match="optimized_metric=best/val/rmse was not written"):
-        objective_value(cfg, tmp_path)
+        objective_value(name, tmp_path)
     (tmp_path / "metrics.json").write_text('{"best/val/rmse": 0.8}')
-    assert objective_value(cfg, tmp_path) == 0.8
+    assert objective_value(name, tmp_path) == 0.8

@@ -115,7 +115,7 @@ def test_failing_job_is_recorded_and_the_other_jobs_still_run(tmp_path, cache):
         "lmrec-train",
         [
             "-m",
-            "model.encoder.pooling=max,mean",  # checked by build_model, after the W&B run started
+            "model.item_tower.project=false,true",  # refused when the model is built, after the W&B run started
             "data.max_users=31",
             "trainer.max_epochs=1",
             f"hydra.sweep.dir={sweep_dir}",
@@ -126,8 +126,10 @@ def test_failing_job_is_recorded_and_the_other_jobs_still_run(tmp_path, cache):
     )
     assert result.returncode == 1  # the sweep ran to its end, then reports that a job failed
     failed, completed = _summary_rows(sweep_dir)
-    assert failed["status"] == "FAILED" and failed["overrides"].startswith("model.encoder.pooling=max ")
-    assert failed["error"] == "ConfigError: model.encoder.pooling='max'; expected one of mean, cls, last, weighted_mean"
+    assert failed["status"] == "FAILED" and failed["overrides"].startswith("model.item_tower.project=false ")
+    assert failed["error"] == (
+        "ConfigError: model.item_tower.project=false needs model.dim (64) equal to the encoder width (384)"
+    )
     assert failed["test/rmse"] == "" and not (sweep_dir / "0" / "metrics.json").exists()
     metrics = json.loads((sweep_dir / "1" / "metrics.json").read_text())
     assert completed["status"] == "COMPLETED" and float(completed["test/rmse"]) == metrics["test/rmse"]
@@ -136,7 +138,7 @@ def test_failing_job_is_recorded_and_the_other_jobs_still_run(tmp_path, cache):
     assert failed_run["exit_code"] == 1 and failed_run["summary"]["error"] == failed["error"]
     assert completed_run["exit_code"] == 0
     assert completed_run["summary"]["test/rmse"] == pytest.approx(metrics["test/rmse"])
-    assert failed_run["job_type"] == "pooling=max" and completed_run["job_type"] == "pooling=mean"
+    assert failed_run["job_type"] == "project=false" and completed_run["job_type"] == "project=true"
 
 
 def test_optuna_search_runs_its_trials_and_reports_the_best(tmp_path, cache):

@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
+from lmrec.config.arguments import BuildFacts
+from lmrec.data.configured import build_source
 from lmrec.data.impressions import Impressions, index_impressions
 from lmrec.data.interactions import InteractionSplits
 from lmrec.data.io.errors import DataValidationError
 from lmrec.data.processed import ProcessedData
 from lmrec.errors import ConfigError, DataError
-from lmrec.tasks.build import build_task, task_inputs
+from lmrec.tasks.base import build_task
 from lmrec.tasks.impressions import ImpressionTask, score_impressions
 from tests.data.sources.test_mind import write_mind
 from tests.helpers import compose_train, prepared_data
@@ -173,24 +175,26 @@ def mind_cfg(tmp_path: Path, *overrides: str):
     )
 
 
-def test_config_checks_fail_before_any_file_is_read(tmp_path: Path) -> None:
-    from lmrec.data.build import build_source
+def _task(cfg):
+    return build_task(cfg.task, BuildFacts("task", source=build_source(cfg.data.source), data=cfg.data))
 
+
+def test_config_checks_fail_before_any_file_is_read(tmp_path: Path) -> None:
     cfg = mind_cfg(tmp_path, "data.split.strategy=random")
     with pytest.raises(ConfigError, match="data.split.strategy=source"):
-        build_task(cfg, task_inputs(build_source(cfg)))
+        _task(cfg)
     cfg = compose_train(["task=impressions", "logger=csv"], tmp_path / "o2", tmp_path / "c2")
     with pytest.raises(ConfigError, match="has none"):
-        build_task(cfg, task_inputs(build_source(cfg)))
+        _task(cfg)
     cfg = mind_cfg(tmp_path / "t", "task.ties=first")
     with pytest.raises(ConfigError, match="task.ties"):
-        build_task(cfg, task_inputs(build_source(cfg)))
+        _task(cfg)
     cfg = mind_cfg(tmp_path / "s", "task.sampled_eval=[{negatives: 100}]")
     with pytest.raises(ConfigError, match="task.sampled_eval is a full-ranking evaluation option"):
-        build_task(cfg, task_inputs(build_source(cfg)))
+        _task(cfg)
     # The ranking task's training options pass through.
     cfg = mind_cfg(tmp_path / "b", "task.loss=bpr", "task.num_negatives=2")
-    task = build_task(cfg, task_inputs(build_source(cfg)))
+    task = _task(cfg)
     assert (task.loss, task.negatives, task.num_negatives, task.impression_ks) == ("bpr", "sampled", 2, (5, 10))
 
 

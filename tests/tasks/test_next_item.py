@@ -16,6 +16,7 @@ from lmrec.errors import ConfigError
 from lmrec.model.heads import DotHead
 from lmrec.model.item_towers import IdItemTower
 from lmrec.model.module import RecommenderModule
+from lmrec.model.optimization import Optimization
 from lmrec.model.sequence_tower import SequenceUserTower
 from lmrec.model.user_towers import IdUserTower
 from lmrec.tasks.next_item import NextItemTask
@@ -50,7 +51,7 @@ def _model(task, splits: InteractionSplits, dim: int = 8, layers: int = 1, dropo
         user_tower=tower,
         head=DotHead(NUM_USERS, NUM_ITEMS, biases=False),
         task=task,
-        optimizer=lambda params: torch.optim.Adam(params),
+        optimization=Optimization(lambda params: torch.optim.Adam(params)),
     )
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import torch
 
 from lmrec.data.splits import TEST, TRAIN
-from lmrec.model.build import build_model
-from tests.helpers import compose_train, prepared_data
+from tests.helpers import build_model, compose_train, prepared_data
 
 SEQUENCE = ["experiment=sasrec", "model.user_tower.layers=1", "model.user_tower.inner=32", "task.max_length=8"]
 COLD = ["data.split.strategy=cold_items", "data.split.cold_share=0.2"]

@@ -1,23 +1,42 @@
-"""The pieces `lmrec-train` and `lmrec-eval` both build from a config, in the order that fails fastest."""
+"""The pieces `lmrec-train`, `lmrec-eval` and `lmrec-data` build from a config, in the order that fails fastest."""
 
 from __future__ import annotations
-
-import logging
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
-from pytorch_lightning.loggers import Logger
 
-from lmrec.config.instantiate import instantiate_checked
+from lmrec.config.arguments import BuildFacts
+from lmrec.config.schema import BOOL, POSITIVE, Option, Whole
 from lmrec.config.validate import check_config
-from lmrec.data.build import build_datamodule, build_source
+from lmrec.data.configured import build_datamodule, build_source
 from lmrec.data.datamodule import RecDataModule
-from lmrec.tasks.base import Task
-from lmrec.tasks.build import build_task, task_inputs
+from lmrec.runtime.trainer import TRAINER_OPTIONS
+from lmrec.sweeps.comparison import requested_table
+from lmrec.tasks.base import Task, build_task
 
-log = logging.getLogger(__name__)
+#: numpy's seed range, which `pytorch_lightning.seed_everything` enforces.
+SEED_MAX = 2**32 - 1
+
+#: The run's own top-level options (`conf/train.yaml`), read by the entry points.
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("seed", (Whole(0, SEED_MAX),)),
+    Option("train", (BOOL,)),
+    Option("test", (BOOL,)),
+    Option("export_split", (BOOL,)),
+    Option("deterministic", (BOOL,)),
+    Option("torch_threads", (POSITIVE,), nullable=True),
+)
+
+#: Options of the nodes an entry point builds itself (node key -> options); components declare their own.
+ENTRY_OPTIONS = {"": RUN_OPTIONS, "trainer": TRAINER_OPTIONS}
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Every option of the run, the entry point's and each component's, checked at once before any work; then the
+    sweep table a `comparison` node asks for (written by a Hydra callback after each job: a typo fails now)."""
+    check_config(cfg, ENTRY_OPTIONS)
+    requested_table(cfg)
 
 
 def seed_run(cfg: DictConfig) -> None:
@@ -25,7 +44,7 @@ def seed_run(cfg: DictConfig) -> None:
 
     The config's types and ranges are checked first: the entry points seed before they build anything, and a seed
     of the wrong type would otherwise stop in numpy with a traceback."""
-    check_config(cfg)
+    check_run_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("deterministic"):
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -36,26 +55,15 @@ def seed_run(cfg: DictConfig) -> None:
 def build_data(cfg: DictConfig) -> tuple[Task, RecDataModule]:
     """Source, task and datamodule, every option checked and no file read yet.
 
-    `check_config` runs first (again after `seed_run`, which costs microseconds), so every entry point that builds
-    data (`lmrec-train`, `lmrec-eval`, `lmrec-data`) refuses a value of the wrong type before loggers, the trainer,
-    the data or the encoder do any work."""
-    check_config(cfg)
-    source = build_source(cfg)
-    task = build_task(cfg, task_inputs(source))
-    return task, build_datamodule(cfg, source, task)
+    `check_run_config` runs first (again after `seed_run`, which costs milliseconds), so every entry point that
+    builds data (`lmrec-train`, `lmrec-eval`, `lmrec-data`) refuses a value of the wrong type before loggers, the
+    trainer, the data or the encoder do any work."""
+    check_run_config(cfg)
+    source = build_source(cfg.data.source)
+    task = build_task(cfg.task, BuildFacts("task", source=source, data=cfg.data))
+    return task, build_datamodule(cfg.data, source, task)
 
 
-def choose_precision(trainer_cfg: DictConfig) -> str:
-    """The configured precision, with bf16 falling back to fp16 autocast on GPUs that lack bf16 (pre-Ampere)."""
-    precision = str(trainer_cfg.get("precision", "32-true"))
-    on_gpu = trainer_cfg.get("accelerator") in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-    if precision.startswith("bf16") and on_gpu and not torch.cuda.is_bf16_supported():
-        log.warning("this GPU has no bf16; training with precision=16-mixed instead of %s", precision)
-        return "16-mixed"
-    return precision
-
-
-def build_trainer(trainer_cfg: DictConfig, loggers: list[Logger], callbacks: list[Any], **options: Any) -> pl.Trainer:
-    return instantiate_checked(
-        trainer_cfg, logger=loggers or False, callbacks=callbacks, precision=choose_precision(trainer_cfg), **options
-    )
+def encoding_device(trainer_cfg: DictConfig) -> str:
+    """Where a frozen encoder encodes the catalogue: the GPU the trainer uses, else the CPU."""
+    return "cuda" if trainer_cfg.get("accelerator") == "gpu" and torch.cuda.is_available() else "cpu"

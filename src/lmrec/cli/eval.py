@@ -17,18 +17,18 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lmrec.cli.components import build_data, build_trainer, seed_run
+from lmrec.cli.components import build_data, encoding_device, seed_run
 from lmrec.cli.entry import entry_point
 from lmrec.config.location import CONFIG_PATH
 from lmrec.errors import ConfigError
-from lmrec.model.build import build_model
+from lmrec.model.builders import model_builder
 from lmrec.runs.checkpoints import load_checkpoint, restore_model
 from lmrec.runs.folder import check_records_match_config, check_same_data, locate_run, saved_config
 from lmrec.runs.records import write_eval_metrics
 from lmrec.runtime.loggers import build_loggers
+from lmrec.runtime.trainer import build_trainer
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,6 @@ def run_config(saved: DictConfig, cfg: DictConfig) -> DictConfig:
     return OmegaConf.merge(saved, overrides)
 
 
-def text_embeddings_from(state: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """The frozen item-text matrix a text/hybrid tower stores in its checkpoint, if there is one."""
-    found = [tensor for name, tensor in state.items() if name.endswith("text.embeddings")]
-    return found[0] if len(found) == 1 else None
-
-
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test (or validate) one checkpoint; writes and returns the metrics."""
     if cfg.split not in ("val", "test"):
@@ -62,6 +56,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     seed_run(run_cfg)
     task, datamodule = build_data(run_cfg)
+    builder = model_builder(run_cfg.model)
     loggers = build_loggers(cfg.logger) if cfg.get("logger") else []
     try:
         trainer = build_trainer(
@@ -74,7 +69,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         ) from None
     payload = load_checkpoint(ckpt)  # before the data is read: a damaged file fails in a second
     check_same_data(run_dir, datamodule.prepare().key)
-    model = build_model(run_cfg, datamodule, task, text_embeddings=text_embeddings_from(payload["state_dict"]))
+    # A frozen run's text vectors come from the checkpoint itself: no encoder is loaded or run.
+    model = builder.build(
+        datamodule, task, encoding_device(run_cfg.trainer), str(run_cfg.task.monitor), payload["state_dict"]
+    )
     restore_model(model, ckpt, payload)
     if cfg.split == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)

@@ -3,7 +3,8 @@
 - full / partial: a transformers model folder (`AutoModel.from_pretrained(folder)`);
 - peft modes: a peft adapter folder (`PeftModel.from_pretrained(AutoModel.from_pretrained(base), folder)`), and
   with `merge_lora=true` also `merged/`, the LoRA update folded into the weights (a plain transformers model);
-- adapter: the base in transformers' format plus the bottleneck weights (`lmrec.encoders.tuning.adapters.load_adapted`).
+- adapter: the base in transformers' format plus the bottleneck weights
+  (`lmrec.encoders.tuning.bottleneck.load_adapted`).
 
 Every export also holds the tokenizer and `lmrec_encoder.json` (pooling, normalisation, max length, base weights'
 SHA-256), because a sentence vector is model + pooling, and the pooling is not in the model's config.
@@ -24,7 +25,7 @@ from omegaconf import DictConfig
 from lmrec.atomic import publish_dir
 from lmrec.cli.entry import entry_point
 from lmrec.config.location import CONFIG_PATH
-from lmrec.encoders.build import build_tuned_encoder, build_tuning
+from lmrec.encoders.configured import build_tuned_encoder, build_tuning
 from lmrec.encoders.resolve import canonical_name
 from lmrec.errors import CheckpointError, ConfigError
 from lmrec.runs.checkpoints import check_encoder_weights, load_checkpoint
@@ -53,7 +54,7 @@ def export_encoder(cfg: DictConfig) -> Path:
     out = Path(cfg.output_dir) if cfg.get("output_dir") else run_dir / "export"
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output_dir={out} exists and is not empty; choose another folder or remove it")
-    tuning = build_tuning(run_cfg.model)
+    tuning = build_tuning(run_cfg.model.get("tuning"))
     tuning.check_export(merge=bool(cfg.get("merge_lora")))
 
     encoder = build_tuned_encoder(run_cfg.model.encoder, tuning)

@@ -18,26 +18,26 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
-from torch import nn
 
-from lmrec.cli.components import build_data, build_trainer, seed_run
+from lmrec.cli.components import build_data, encoding_device, seed_run
 from lmrec.cli.data import data_card
 from lmrec.cli.entry import entry_point
 from lmrec.config.instantiate import instantiate_checked
 from lmrec.config.location import CONFIG_PATH
 from lmrec.data.card import publish_card
 from lmrec.data.datamodule import RecDataModule
-from lmrec.encoders.build import build_tuning
-from lmrec.encoders.resolve import count_parameters, encoder_files
-from lmrec.encoders.text_sources import FrozenTextTable
+from lmrec.encoders.text_sources import encoding_report
 from lmrec.errors import MissingInputError, report_input_errors
-from lmrec.model.baselines.module import BaselineModule
-from lmrec.model.build import baseline_trainer_options, build_model, is_baseline, uses_text
-from lmrec.model.module import RecommenderModule
-from lmrec.runs.checkpoints import AtomicCheckpointIO, load_matching_weights, load_weights, restore_model
+from lmrec.model.builders import ModelBuilder, model_builder
+from lmrec.runs.checkpoints import (
+    AtomicCheckpointIO,
+    EncoderWeightsOut,
+    load_matching_weights,
+    load_weights,
+    restore_model,
+)
 from lmrec.runs.folder import config_sha256, locate_run
 from lmrec.runs.provenance import provenance
 from lmrec.runs.records import relative_to_run, resolved_config, write_metrics, write_resolved_config, write_run_info
@@ -48,6 +48,7 @@ from lmrec.runs.wandb_identity import use_run_identity
 from lmrec.runtime.distributed import process_rank
 from lmrec.runtime.loggers import build_loggers, finish_wandb, wandb_finished_on_failure
 from lmrec.runtime.resources import ResourceMonitor
+from lmrec.runtime.trainer import build_trainer
 from lmrec.sweeps.context import job_threads
 from lmrec.sweeps.objective import check_optimized_metric, objective_value
 
@@ -64,7 +65,7 @@ class TrainingRun:
     loggers: list[Logger]
     monitor: ResourceMonitor
     datamodule: RecDataModule
-    model: RecommenderModule | BaselineModule
+    model: pl.LightningModule
     provenance: dict[str, Any]
     config_sha256: str = ""
     resume_from: Path | None = None
@@ -75,24 +76,23 @@ class TrainingRun:
 
 # -- setup ---------------------------------------------------------------------------------------------------------
 def setup(cfg: DictConfig, output_dir: Path, state: dict[str, Any] | None = None) -> TrainingRun:
-    """Cheap checks first (task, data options, loggers, trainer); the data is read next and the encoder runs last."""
+    """Cheap checks first (task, data options, model builder, loggers, trainer); the data is read next and the
+    encoder runs last."""
     started, fingerprint = time.perf_counter(), config_sha256(cfg)
     seed_run(cfg)
     task, datamodule = build_data(cfg)
-    use_run_identity(cfg, state)  # the W&B run id recorded when the run started: a resume logs into the same run
+    check_optimized_metric(cfg.get("optimized_metric"), task, str(cfg.task.monitor))
+    builder = model_builder(cfg.model)
+    use_run_identity(cfg.get("logger"), state)  # a resume logs into the W&B run recorded when the run started
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     monitor = ResourceMonitor()
-    if is_baseline(cfg):  # fitted in one pass: the best checkpoint is the last, so it is written once, not twice
-        for callback in callbacks:
-            if isinstance(callback, ModelCheckpoint):
-                callback.save_last = False
     trainer = build_trainer(
         cfg.trainer,
         loggers,
-        [*callbacks, monitor, RngStateCheckpoint()],
+        [*callbacks, monitor, RngStateCheckpoint(), EncoderWeightsOut()],
         plugins=[AtomicCheckpointIO()],
-        **baseline_trainer_options(cfg),
+        **builder.trainer_options(),
     )
     origin = provenance()
     for logger in loggers:  # the W&B run starts here: a job that fails from now on is still recorded as failed
@@ -102,13 +102,13 @@ def setup(cfg: DictConfig, output_dir: Path, state: dict[str, Any] | None = None
     if cfg.get("export_split") and trainer.is_global_zero:
         written = export_split(data, output_dir / "split")
         log.info("exported split to %s", ", ".join(str(p) for p in written.values()))
-    model = build_model(cfg, datamodule, task)
+    model = builder.build(datamodule, task, encoding_device(cfg.trainer), str(cfg.task.monitor))
     if cfg.model.get("init_from"):
         init_from_run(model, Path(cfg.model.init_from))
     run = TrainingRun(
         cfg, output_dir, trainer, loggers, monitor, datamodule, model, origin, fingerprint, started=started
     )
-    run.counts, run.stats = parameter_counts(cfg, model), datamodule.statistics()
+    run.counts, run.stats = parameter_counts(builder, model), datamodule.statistics()
     for logger in loggers:
         logger.log_hyperparams({"params": run.counts, "data_stats": run.stats})
     if trainer.is_global_zero:  # the data card (figures + protocol) into the run folder and the W&B run
@@ -118,7 +118,7 @@ def setup(cfg: DictConfig, output_dir: Path, state: dict[str, Any] | None = None
     return run
 
 
-def init_from_run(model: RecommenderModule, source: Path) -> None:
+def init_from_run(model: pl.LightningModule, source: Path) -> None:
     """Start from another run's trained towers and head (e.g. a frozen-encoder run before tuning the encoder).
 
     Weights whose names and shapes match are copied; the rest (a frozen run has no encoder weights, a tuned one
@@ -133,12 +133,12 @@ def init_from_run(model: RecommenderModule, source: Path) -> None:
     log.info("initialised %d of %d tensors from %s", copied, len(model.state_dict()), source)
 
 
-def parameter_counts(cfg: DictConfig, model: RecommenderModule | BaselineModule) -> dict[str, float]:
+def parameter_counts(builder: ModelBuilder, model: pl.LightningModule) -> dict[str, float]:
     """The model's parameters, plus a frozen encoder's: it lives outside the model (its vectors are cached) but is
     part of the cost."""
     counts = model.parameter_counts()
-    if uses_text(cfg) and build_tuning(cfg.model).caches_embeddings:
-        encoder = count_parameters(encoder_files(cfg.model.encoder))
+    encoder = builder.frozen_encoder_parameters()
+    if encoder:
         total = counts["total"] + encoder
         counts |= {"encoder_frozen": encoder, "total": total, "trainable_pct": 100 * counts["trainable"] / total}
     return counts
@@ -176,14 +176,6 @@ def best_score(trainer: pl.Trainer) -> float | None:
 
 
 # -- record --------------------------------------------------------------------------------------------------------
-def encoding_report(model: nn.Module) -> dict[str, Any] | None:
-    """What encoding the catalogue cost (seconds, texts/s, peak memory, width), for a frozen text encoder."""
-    for module in model.modules():
-        if isinstance(module, FrozenTextTable) and module.encoding:
-            return {**module.encoding, "width": module.dim}
-    return None
-
-
 def record(run: TrainingRun, metrics: dict[str, float]) -> None:
     """metrics.json, run.json and the W&B summary, written by rank zero."""
     cfg, trainer = run.cfg, run.trainer
@@ -242,7 +234,6 @@ def run_job(cfg: DictConfig) -> dict[str, float] | float | None:
     output_dir = Path(cfg.paths.output_dir)
     with entry_point("lmrec.cli.train"), wandb_finished_on_failure():
         output_dir.mkdir(parents=True, exist_ok=True)
-        check_optimized_metric(cfg)
         threads, reason = job_threads(cfg.get("torch_threads"))
         if threads:
             torch.set_num_threads(threads)
@@ -254,7 +245,8 @@ def run_job(cfg: DictConfig) -> dict[str, float] | float | None:
         log.info("torch CPU threads: %d (%s)", torch.get_num_threads(), reason)
         rank_zero_only(write_resolved_config)(cfg, output_dir)
         metrics = train(cfg, output_dir, resume_from, state)
-        return metrics if cfg.get("optimized_metric") is None else objective_value(cfg, output_dir)
+        name = cfg.get("optimized_metric")
+        return metrics if name is None else objective_value(str(name), output_dir)
 
 
 def main() -> dict[str, float] | float | None:

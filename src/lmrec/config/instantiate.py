@@ -5,7 +5,7 @@ a run folder someone else wrote is data, and its saved config must not make lmre
 
 Component configs are `_partial_` Hydra targets; sizes and tables that only the data knows (number of users, the
 item text embeddings, the training history, the rating scale) are passed by parameter name, so a new component
-only has to name the argument it wants (see `lmrec.model.inputs` for the ones the model builder offers).
+only has to name the argument it wants (`lmrec.config.arguments` is their one registry).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def instantiate_with(cfg: DictConfig, available: Mapping[str, Callable[[], Any]]
     The target is built as a partial first and then called with the data-derived arguments, so they never pass
     through OmegaConf (which would turn tensors and named tuples into config nodes). A `_partial_: true` node is
     called the same way; it is how a component says it needs data-derived arguments. The target is imported
-    before `available` is asked, so providers registered beside the target (`lmrec.model.inputs`) are seen.
+    before `available` is asked, so providers registered beside the target (`lmrec.config.arguments`) are seen.
     `key` (e.g. `model.user_tower`) names the node in errors.
     """
     plain = OmegaConf.to_container(cfg, resolve=True)

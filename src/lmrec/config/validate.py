@@ -1,129 +1,60 @@
-"""Config values checked against their types and ranges before anything is built, read or encoded.
+"""Config values checked against the schemas their components declare, before anything is built, read or encoded.
 
 Hydra passes a command-line value through as written, so `trainer.max_epochs=abc` reaches Lightning as the string
-"abc" and fails (with an empty AssertionError) only when `fit` starts, after the catalogue was encoded. The
-options below are declared once, in `OPTIONS`: the key, the kinds of value it accepts and what it means.
-`check_config` walks that table at the very start of a run and reports every bad value in one line naming the key,
-the value and what is expected. Keys a config does not have (a baseline has no `model.dim`) are skipped; checks
-that need the data or a library (a template's fields, the pooling names, a tuning mode) stay where they are.
+"abc" and fails (with an empty AssertionError) only when `fit` starts, after the catalogue was encoded. Each
+component declares the options it reads where it is defined (`config_options`, `lmrec.config.schema`); this module
+only collects those declarations: for every node of the config whose `_target_` is lmrec's (or a researcher's
+allowed package), the target's declared options are checked under that node's key, together with the options the
+entry point declares for nodes it builds itself (the run's top-level keys, Lightning's trainer). Every bad value
+is reported in one line naming the key, the value and what is expected, all at once, as torchtune's
+`config._validate` does. Keys a config does not have (a baseline has no `model.dim`) are skipped; checks that need
+the data or a library (a template's fields, the pooling names, a tuning mode) stay with the code that has them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lmrec.config.kinds import BOOL, AnyMapping, ListOf, Matches, Number, OneOf, Option, Whole
+from lmrec.config.allowlist import check_target, user_prefixes
+from lmrec.config.schema import Option
 from lmrec.errors import ConfigError
 
-__all__ = ["OPTIONS", "Option", "check_config", "config_problems"]
-
-#: numpy's seed range, which `pytorch_lightning.seed_everything` enforces.
-SEED_MAX = 2**32 - 1
-
-
-def _precisions() -> tuple[Any, ...]:
-    """The precision values Lightning accepts, from its own type declaration when it still has one."""
-    from typing import get_args
-
-    try:
-        from lightning_fabric.connector import _PRECISION_INPUT
-
-        values = tuple(v for literal in get_args(_PRECISION_INPUT) for v in get_args(literal))
-    except (ImportError, AttributeError):  # a Lightning release that moved it: the 2.x list
-        values = ()
-    return values or (64, 32, 16, "64", "32", "16", "bf16", "16-true", "16-mixed", "bf16-true", "bf16-mixed",
-                      "32-true", "64-true", "transformer-engine", "transformer-engine-float16")  # fmt: skip
-
-
-POSITIVE = Whole(1)
-COUNT = Whole(0)
-BATCHES = (Whole(0), Number(0.0, 1.0))  # Lightning's limit_*_batches: a number of batches or a fraction
-DEVICES = (
-    Whole(1),
-    OneOf((-1, "auto", "-1")),
-    ListOf(Whole(0)),
-    Matches(r"\d+(,\d+)*,?", "a string of comma-separated device indices"),
-)
-MAX_TIME = Matches(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", 'a duration "DD:HH:MM:SS"')
-
-#: Every option checked before a run builds anything. Lightning Trainer options first: Lightning checks few of
-#: them at construction, and a wrong type there fails only once `fit` starts.
-OPTIONS: tuple[Option, ...] = (
-    Option("seed", (Whole(0, SEED_MAX),)),
-    Option("train", (BOOL,)),
-    Option("test", (BOOL,)),
-    Option("export_split", (BOOL,)),
-    Option("deterministic", (BOOL,)),
-    Option("torch_threads", (POSITIVE,), nullable=True),
-    Option("trainer.max_epochs", (Whole(-1),), nullable=True, note="-1: no limit"),
-    Option("trainer.min_epochs", (COUNT,), nullable=True),
-    Option("trainer.max_steps", (Whole(-1),), note="-1: no limit"),
-    Option("trainer.min_steps", (COUNT,), nullable=True),
-    Option("trainer.max_time", (MAX_TIME, AnyMapping("a mapping such as {hours: 1}")), nullable=True),
-    Option("trainer.val_check_interval", (POSITIVE, Number(0.0, 1.0, open_low=True)), nullable=True,
-           note="batches, or a fraction of an epoch"),
-    Option("trainer.check_val_every_n_epoch", (POSITIVE,), nullable=True),
-    Option("trainer.accumulate_grad_batches", (POSITIVE,)),
-    Option("trainer.gradient_clip_val", (Number(0.0),), nullable=True, note="null: no clipping"),
-    Option("trainer.gradient_clip_algorithm", (OneOf(("norm", "value")),), nullable=True),
-    Option("trainer.devices", DEVICES),
-    Option("trainer.num_nodes", (POSITIVE,)),
-    Option("trainer.precision", (OneOf(_precisions()),)),
-    Option("trainer.limit_train_batches", BATCHES, nullable=True, note="a number of batches, or a fraction"),
-    Option("trainer.limit_val_batches", BATCHES, nullable=True, note="a number of batches, or a fraction"),
-    Option("trainer.limit_test_batches", BATCHES, nullable=True, note="a number of batches, or a fraction"),
-    Option("trainer.limit_predict_batches", BATCHES, nullable=True, note="a number of batches, or a fraction"),
-    Option("trainer.log_every_n_steps", (COUNT,), nullable=True),
-    Option("trainer.num_sanity_val_steps", (Whole(-1),), nullable=True, note="-1: every validation batch"),
-    Option("trainer.deterministic", (BOOL, OneOf(("warn",))), nullable=True),
-    Option("trainer.enable_model_summary", (BOOL,), nullable=True),
-    Option("trainer.enable_progress_bar", (BOOL,), nullable=True),
-    Option("trainer.enable_checkpointing", (BOOL,), nullable=True),
-    Option("trainer.sync_batchnorm", (BOOL,)),
-    Option("data.batch_size", (POSITIVE,), note="interactions per training batch"),
-    Option("data.eval_batch_size", (POSITIVE, OneOf(("auto",)))),
-    Option("data.eval_memory_mb", (Number(0.0, open_low=True),)),
-    Option("data.num_workers", (COUNT,)),
-    Option("data.seed", (Whole(0, SEED_MAX),)),
-    Option("data.drop_invalid", (BOOL,)),
-    Option("data.verify_checksums", (BOOL,)),
-    Option("data.max_users", (POSITIVE,), nullable=True),
-    Option("data.implicit.threshold", (Number(),), nullable=True),
-    Option("data.kcore.user", (COUNT,)),
-    Option("data.kcore.item", (COUNT,)),
-    Option("data.filters.require_text", (BOOL,)),
-    Option("data.filters.min_text_words", (COUNT,)),
-    Option("data.split.ratios", (ListOf(Number(0.0)),), note="train:val:test proportions"),
-    Option("data.split.cold_profile", (COUNT,)),
-    Option("data.split.max_history", (POSITIVE,), nullable=True),
-    Option("model.dim", (POSITIVE,), note="the width of user and item vectors"),
-    Option("model.optimizer.lr", (Number(0.0, open_low=True),)),
-    Option("model.optimizer.weight_decay", (Number(0.0),)),
-    Option("model.tuning.lr", (Number(0.0, open_low=True),), nullable=True, note="null: model.optimizer.lr"),
-    Option("model.tuning.weight_decay", (Number(0.0),), nullable=True),
-    Option("model.encoder.max_length", (Whole(2),), note="tokens per item text, special tokens included"),
-    Option("model.encoder.batch_size", (POSITIVE,)),
-    Option("model.encoder.threads", (POSITIVE,), nullable=True),
-    Option("model.encoder.normalize", (BOOL,)),
-    Option("model.head.hidden", (ListOf(POSITIVE),), note="the MLP's layer widths"),
-    Option("model.baseline.l2", (Number(0.0, open_low=True),), note="the regularisation strength"),
-    Option("model.baseline.text_weight", (Number(0.0),), note="0: plain EASE"),
-    Option("model.baseline.permute_text", (COUNT,), nullable=True, note="a permutation seed; null: the real texts"),
-    Option("model.head.dropout", (Number(0.0, 1.0, open_high=True),)),
-    Option("task.ks", (ListOf(POSITIVE),), note="top-K cut-offs"),
-    Option("task.num_negatives", (POSITIVE,)),
-    Option("task.temperature", (Number(0.0, open_low=True),)),
-    Option("task.popularity_exponent", (Number(),)),
-    Option("task.positive_threshold", (Number(),)),
-    Option("task.seed", (Whole(0, SEED_MAX),)),
-)  # fmt: skip
+__all__ = ["check_config", "config_problems", "declared_options"]
 
 _ABSENT = object()
+
+
+def _target_nodes(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(key, target) of every node with a `_target_`, in the config's own order, outer nodes first."""
+    if isinstance(node, Mapping):
+        target = node.get("_target_")
+        if isinstance(target, str):
+            yield key, target
+        for name, child in node.items():
+            if isinstance(name, str) and not name.startswith("_"):
+                yield from _target_nodes(child, f"{key}.{name}" if key else name)
+
+
+def _declares_options(target: str) -> bool:
+    """Only lmrec's own targets and a researcher's allowed ones can declare options; others are not imported."""
+    return any(target.startswith(prefix) for prefix in ("lmrec.", *user_prefixes()))
+
+
+def declared_options(cfg: DictConfig, entry: Mapping[str, Sequence[Option]] | None = None) -> list[Option]:
+    """Every option that applies to `cfg`, keyed absolutely: those of the entry point (`entry`: node key -> the
+    options of a node it builds itself, "" for top-level keys), then those each lmrec target declares."""
+    options = [option.under(prefix) for prefix, declared in (entry or {}).items() for option in declared]
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    for key, target in _target_nodes(plain):
+        if _declares_options(target):
+            component = check_target(target, key)
+            options += [option.under(key) for option in getattr(component, "config_options", ())]
+    return options
 
 
 def _value(cfg: DictConfig, key: str) -> Any:
@@ -147,12 +78,15 @@ def _alias(cfg: DictConfig, key: str) -> str | None:
     return match.group(1) if match else None
 
 
-def config_problems(cfg: DictConfig, options: Sequence[Option] = OPTIONS) -> list[str]:
+def config_problems(cfg: DictConfig, options: Sequence[Option]) -> list[str]:
     """One message per option whose value is not of a kind the option accepts. A key that only copies another
     checked key (`data.seed: ${seed}`) is left to that key, so one mistake gives one message."""
     checked = {option.key for option in options}
-    problems = []
+    problems, seen = [], set()
     for option in options:
+        if option.key in seen:  # a component that is built twice from one node (never the case today) checks once
+            continue
+        seen.add(option.key)
         value = _value(cfg, option.key)
         if value is _ABSENT or option.accepts(value) or _alias(cfg, option.key) in checked:
             continue
@@ -160,9 +94,9 @@ def config_problems(cfg: DictConfig, options: Sequence[Option] = OPTIONS) -> lis
     return problems
 
 
-def check_config(cfg: DictConfig, options: Sequence[Option] = OPTIONS) -> None:
+def check_config(cfg: DictConfig, entry: Mapping[str, Sequence[Option]] | None = None) -> None:
     """Raise one ConfigError listing every bad value (so a user fixes them all in one go), or return."""
-    problems = config_problems(cfg, options)
+    problems = config_problems(cfg, declared_options(cfg, entry))
     if problems:
         more = f" ({len(problems)} bad values)" if len(problems) > 1 else ""
         raise ConfigError(" | ".join(problems) + more)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from lmrec.data.eval_batch import users_per_eval_batch
 from lmrec.data.sparse import CSRMatrix
 from lmrec.errors import DataError
 
@@ -139,6 +140,11 @@ class RankingEvalBatches(Dataset):
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def rows_within(self, memory_mb: float, num_workers: int = 0) -> int:
+        """The most users per batch whose [users, items] scores and dense rows fit `memory_mb`
+        (`data.eval_batch_size=auto`)."""
+        return users_per_eval_batch(self.targets.shape[1], memory_mb, num_workers)
 
     def __getitems__(self, indices: list[int]) -> dict[str, Any]:
         users = self.users[torch.as_tensor(indices, dtype=torch.long)]

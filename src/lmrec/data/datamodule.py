@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,20 +13,29 @@ import torch
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lmrec.data.batches import RankingEvalBatches, identity_collate
+from lmrec.config.arguments import BuildFacts, provides
+from lmrec.data.batches import identity_collate
 from lmrec.data.card import make_card
-from lmrec.data.eval_batch import check_eval_batch_size, users_per_eval_batch
-from lmrec.data.filters import check_filter_options
 from lmrec.data.interactions import SPLITS, InteractionSplits
+from lmrec.data.leakage import check_train_history
+from lmrec.data.options import (
+    DATA_OPTIONS,
+    FilterOptions,
+    ImplicitOptions,
+    KCoreOptions,
+    SplitOptions,
+    TextOptions,
+    UserTextOptions,
+    check_data_options,
+    option_group,
+)
 from lmrec.data.processed import ProcessedData, load_processed
-from lmrec.data.protocol import check_train_inputs, pair_keys
 from lmrec.data.sequences import UserSequences, sequences_of
 from lmrec.data.sources.base import Source
 from lmrec.data.sparse import CSRMatrix
-from lmrec.data.splits import check_split_options
 from lmrec.data.stats import TokenCounter, dataset_figures
-from lmrec.data.texts import render_item_texts, validate_template
-from lmrec.errors import ConfigError, DataError
+from lmrec.data.texts import render_user_texts, user_text_options, validate_template
+from lmrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from lmrec.tasks.base import Task
@@ -41,13 +51,15 @@ class RecDataModule(pl.LightningDataModule):
     and item texts come from the data.
     """
 
+    config_options = DATA_OPTIONS
+
     def __init__(
         self,
         source: Source,
         task: Task | None = None,
         cache_dir: str | None = None,
-        text: dict | None = None,
-        split: dict | None = None,
+        text: TextOptions | Mapping[str, Any] | None = None,
+        split: SplitOptions | Mapping[str, Any] | None = None,
         seed: int = 42,
         batch_size: int = 1024,
         eval_batch_size: int | str = 1024,
@@ -56,48 +68,45 @@ class RecDataModule(pl.LightningDataModule):
         drop_invalid: bool = False,
         verify_checksums: bool = True,
         max_users: int | None = None,
-        implicit: dict | None = None,
-        kcore: dict | None = None,
-        filters: dict | None = None,
-        user_text: dict | None = None,
+        implicit: ImplicitOptions | Mapping[str, Any] | None = None,
+        kcore: KCoreOptions | Mapping[str, Any] | None = None,
+        filters: FilterOptions | Mapping[str, Any] | None = None,
+        user_text: UserTextOptions | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size={batch_size}; expected >= 1")
-        check_eval_batch_size(eval_batch_size)
-        if max_users is not None and int(max_users) < 1:
-            raise ConfigError(f"data.max_users={max_users}; expected a positive number of users, or null for all")
-        text, split = dict(text or {}), dict(split or {})
-        implicit, kcore, filters = dict(implicit or {}), dict(kcore or {}), dict(filters or {})
+        text, split = option_group(TextOptions, text, "text"), option_group(SplitOptions, split, "split")
+        implicit = option_group(ImplicitOptions, implicit, "implicit")
+        kcore, filters = option_group(KCoreOptions, kcore, "kcore"), option_group(FilterOptions, filters, "filters")
         self.source = source
         self.task = task
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.batch_size, self.eval_batch_size, self.eval_memory_mb = batch_size, eval_batch_size, eval_memory_mb
         self.num_workers = num_workers
         self.verify_checksums = verify_checksums
+        # The processed-cache key and the data fingerprint runs record: its layout is kept as it has always been, so
+        # cached tables and recorded runs stay valid.
         self.options: dict[str, Any] = {
-            "template": list(text.get("template") or source.template()),
-            "separator": str(text.get("separator", ". ")),
-            "split": str(split.get("strategy", "random")),
-            "ratios": [float(r) for r in split.get("ratios", [8, 1, 1])],
+            "template": list(text.template or source.template()),
+            "separator": str(text.separator),
+            "split": str(split.strategy),
+            "ratios": [float(r) for r in split.ratios],
             "seed": int(seed),
             "drop_invalid": bool(drop_invalid),
             "max_users": int(max_users) if max_users is not None else None,
-            "implicit_threshold": _optional_float(implicit.get("threshold")),
-            "kcore": [int(kcore.get("user") or 0), int(kcore.get("item") or 0)],
-            "min_text_words": int(filters.get("min_text_words") or 0),
-            "require_text": bool(filters.get("require_text", False)),
+            "implicit_threshold": _optional_float(implicit.threshold),
+            "kcore": [int(kcore.user or 0), int(kcore.item or 0)],
+            "min_text_words": int(filters.min_text_words or 0),
+            "require_text": bool(filters.require_text),
             "split_options": {
-                "cut": [float(c) for c in split["cut"]] if split.get("cut") is not None else None,
-                "cold_share": float(split.get("cold_share", 0.2)),
-                "cold_profile": int(split.get("cold_profile") or 0),
-                "max_history": int(split["max_history"]) if split.get("max_history") is not None else None,
+                "cut": [float(c) for c in split.cut] if split.cut is not None else None,
+                "cold_share": float(split.cold_share),
+                "cold_profile": int(split.cold_profile or 0),
+                "max_history": int(split.max_history) if split.max_history is not None else None,
             },
         }
         validate_template(self.options["template"], source.item_fields, source.name)
-        self.user_text = user_text_options(dict(user_text or {}), source)
-        check_split_options(self.options["split"], self.options["ratios"], **self.options["split_options"])
-        check_filter_options(self.options["implicit_threshold"], *self.options["kcore"], self.options["min_text_words"])
+        self.user_text = user_text_options(option_group(UserTextOptions, user_text, "user_text"), source)
+        check_data_options(split)
         self.data: ProcessedData | None = None
         self.splits: InteractionSplits | None = None
         self._history: CSRMatrix | None = None
@@ -229,16 +238,16 @@ class RecDataModule(pl.LightningDataModule):
         return self._loader(dataset, self._eval_rows(dataset), shuffle=False, sampler=self._eval_sampler(dataset))
 
     def _eval_rows(self, dataset: Dataset) -> int:
-        """`data.eval_batch_size`, or with `auto` the most users whose full-ranking scores fit
-        `data.eval_memory_mb` (rating batches, whose rows are pairs, then take 1024 rows)."""
+        """`data.eval_batch_size`, or with `auto` what the dataset says fits `data.eval_memory_mb` (a dataset that
+        scores whole rows of the catalogue offers `rows_within(memory_mb, num_workers)`; one whose rows are pairs
+        takes 1024 rows)."""
         if self.eval_batch_size != "auto":
             return int(self.eval_batch_size)
-        if not isinstance(dataset, RankingEvalBatches):
+        rows_within = getattr(dataset, "rows_within", None)
+        if rows_within is None:
             return 1024
-        rows = users_per_eval_batch(self.num_items, self.eval_memory_mb, self.num_workers)
-        log.info(
-            "data.eval_batch_size=auto: %d users per batch (%d items, %s MB)", rows, self.num_items, self.eval_memory_mb
-        )
+        rows = int(rows_within(self.eval_memory_mb, self.num_workers))
+        log.info("data.eval_batch_size=auto: %d rows per batch (%s MB)", rows, self.eval_memory_mb)
         return rows
 
     def val_dataloader(self) -> DataLoader:
@@ -248,50 +257,22 @@ class RecDataModule(pl.LightningDataModule):
         return self._eval_loader("test")
 
 
-def user_text_options(options: dict[str, Any], source: Source) -> dict[str, Any]:
-    """`data.user_text` with its default template (one `Field: {field}` segment per user field of the source).
-
-    Checked now, before any file is read, when a template is given; without one a source without user fields is
-    only refused when a user-text tower asks for the texts (`render_user_texts`)."""
-    template = options.get("template")
-    if template is None:
-        template = [f"{field.replace('_', ' ').capitalize()}: {{{field}}}" for field in source.user_fields]
-    elif source.user_fields:
-        validate_template(list(template), source.user_fields, source.name)
-    return {"template": [str(t) for t in template], "separator": str(options.get("separator", ". "))}
-
-
-def render_user_texts(users: Any, source: Source, options: dict[str, Any]) -> list[str]:
-    fields = list(source.user_fields)
-    if not fields or not options["template"]:
-        raise ConfigError(
-            f"data source {source.name} has no user text (no user fields), so model/user_tower=text has nothing to "
-            "read; MovieLens has the tags users wrote (data.source.max_user_tags=N) and 100K/1M demographics, Amazon "
-            "the user's reviews (data.source.user_reviews=true)"
-        )
-    validate_template(options["template"], fields, source.name)
-    frame = users.reindex(columns=fields).fillna("").astype(str)
-    texts = render_item_texts(frame, fields, options["template"], options["separator"])
-    with_text = sum(1 for t in texts if t.strip())
-    if with_text == 0:
-        raise DataError(
-            f"data source {source.name}: no user has any text in the fields {', '.join(fields)}; "
-            "model/user_tower=text would read nothing"
-        )
-    log.info("user texts: %d of %d users have text (the others read as an empty text)", with_text, len(texts))
-    return texts
-
-
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def check_train_history(history: CSRMatrix, splits: InteractionSplits) -> None:
-    """Leakage guard on what a history tower reads: exactly the training pairs, no validation or test pair."""
-    n = splits.num_items
-    train_users, train_items, _ = splits.tensors("train")
-    held = [splits.tensors(s) for s in ("val", "test")]
-    held_keys = pair_keys(torch.cat([h[0] for h in held]).numpy(), torch.cat([h[1] for h in held]).numpy(), n)
-    check_train_inputs(
-        history.crow.numpy(), history.col.numpy(), pair_keys(train_users.numpy(), train_items.numpy(), n), held_keys, n
-    )
+# -- data-derived constructor arguments of towers, heads and baselines (lmrec.config.arguments) -----------------
+@provides("num_users")
+def _num_users(facts: BuildFacts) -> int:
+    return facts.datamodule.num_users
+
+
+@provides("num_items")
+def _num_items(facts: BuildFacts) -> int:
+    return facts.datamodule.num_items
+
+
+@provides("history")
+def _history(facts: BuildFacts) -> CSRMatrix:
+    """Each user's training items (CSR): never validation or test interactions."""
+    return facts.datamodule.train_history()

@@ -9,8 +9,6 @@ fastest; a fixed 1024 users is 110 MB of scores on ML-20M's 27k items, but 4 GB 
 
 from __future__ import annotations
 
-from lmrec.errors import ConfigError
-
 #: Bytes of one float32 score.
 SCORE_BYTES = 4
 
@@ -21,16 +19,7 @@ def prefetched_batches(num_workers: int, prefetch_factor: int = 2) -> int:
 
 
 def users_per_eval_batch(num_items: int, memory_mb: float, num_workers: int = 0) -> int:
-    """The most users whose scores and dense rows fit in `memory_mb` (at least one)."""
-    if not memory_mb or float(memory_mb) <= 0:
-        raise ConfigError(f"data.eval_memory_mb={memory_mb!r}; expected a positive number of MB")
+    """The most users whose scores and dense rows fit in `memory_mb` (at least one; `data.eval_memory_mb` is
+    checked with the data options)."""
     per_user = int(num_items) * (SCORE_BYTES + 2 * (1 + prefetched_batches(num_workers)))
     return max(1, int(float(memory_mb) * 2**20) // max(per_user, 1))
-
-
-def check_eval_batch_size(value: int | str) -> None:
-    """`data.eval_batch_size`: a positive number of rows (rating) or users (ranking), or `auto`."""
-    if value == "auto":
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"data.eval_batch_size={value!r}; expected a positive number or auto")

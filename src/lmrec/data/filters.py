@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lmrec.errors import ConfigError
-
 log = logging.getLogger(__name__)
 
 
@@ -33,16 +31,6 @@ class FilterStep:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def check_filter_options(threshold: float | None, user_k: int, item_k: int, min_text_words: int) -> None:
-    """The one check of `data.implicit`, `data.kcore` and `data.filters`, before any file is read."""
-    if int(user_k) < 0 or int(item_k) < 0:
-        raise ConfigError(f"data.kcore.user={user_k}, data.kcore.item={item_k}; expected 0 (off) or a positive k")
-    if int(min_text_words) < 0:
-        raise ConfigError(f"data.filters.min_text_words={min_text_words}; expected 0 (off) or a positive count")
-    if threshold is not None and not np.isfinite(float(threshold)):
-        raise ConfigError(f"data.implicit.threshold={threshold}; expected a rating, or null for every interaction")
 
 
 def _step(

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from lmrec.config.arguments import BuildFacts, provides
 from lmrec.data.io.errors import DataValidationError
 from lmrec.errors import ConfigError, DataError
 
@@ -234,3 +235,16 @@ def index_impressions(
         tiebreak=torch.as_tensor(tiebreak),
         skipped=skipped,
     )
+
+
+@provides("impressions")
+def _impression_log(facts: BuildFacts) -> ImpressionLog:
+    """The source itself, for a task that evaluates impressions (read when a split is first evaluated, not now); a
+    source without impression logs is a ConfigError naming it."""
+    source = facts.source
+    if not isinstance(source, ImpressionLog):
+        raise ConfigError(
+            f"this task evaluates impressions, but data.source ({source.name}) has none; use a source that offers "
+            "them (e.g. data=mind_small)"
+        )
+    return source

@@ -26,7 +26,7 @@ from lmrec.atomic import publish_dir
 from lmrec.cache_integrity import entry_lock, remove_entry, seal_dir, verified_entry
 from lmrec.data.filters import implicit_feedback, kcore, summarize_steps, text_filter
 from lmrec.data.io.errors import DataValidationError
-from lmrec.data.protocol import check_split, history_step
+from lmrec.data.leakage import check_split, history_step
 from lmrec.data.sources.base import Source, SourceTables
 from lmrec.data.splits import SPLIT_CODES, make_split, truncate_history
 from lmrec.data.texts import render_item_texts

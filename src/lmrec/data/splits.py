@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lmrec.errors import ConfigError, DataError
+from lmrec.errors import DataError
 
 TRAIN, VAL, TEST = 0, 1, 2
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
@@ -34,38 +34,6 @@ SOURCE_SPLIT_VALUES = {"train": TRAIN, "val": VAL, "valid": VAL, "validation": V
 STRATEGIES = ("random", "user_random", "temporal", "temporal_loo", "random_loo", "cold_items", "cold_users", "source")
 LOO = ("temporal_loo", "random_loo")
 COLD = ("cold_items", "cold_users")
-
-
-def check_split_options(
-    strategy: str,
-    ratios: Sequence[float],
-    cut: Sequence[float] | None = None,
-    cold_share: float = 0.2,
-    cold_profile: int = 0,
-    max_history: int | None = None,
-) -> None:
-    """The one check of `data.split`, run when the datamodule is configured (before any file is read)."""
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"data.split.strategy={strategy!r}; expected one of {', '.join(STRATEGIES)}")
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise ConfigError(f"data.split.ratios={list(ratios)}; expected three non-negative numbers, e.g. [8, 1, 1]")
-    if cut is not None and (strategy != "temporal" or len(cut) != 2 or not float(cut[0]) <= float(cut[1])):
-        raise ConfigError(
-            f"data.split.cut={list(cut)} (strategy {strategy}); expected null, or with strategy=temporal two "
-            "timestamps [validation_start, test_start] in increasing order"
-        )
-    if strategy in COLD:
-        if not 0.0 < float(cold_share) < 1.0:
-            raise ConfigError(f"data.split.cold_share={cold_share}; expected a share of the {strategy[5:]} in (0, 1)")
-        if ratios[1] + ratios[2] <= 0:
-            raise ConfigError(f"data.split.ratios={list(ratios)}; {strategy} needs a validation or test share")
-    if int(cold_profile) < 0 or (int(cold_profile) > 0 and strategy != "cold_users"):
-        raise ConfigError(
-            f"data.split.cold_profile={cold_profile}; expected 0, or with strategy=cold_users the number of each "
-            "cold user's earliest interactions kept in train"
-        )
-    if max_history is not None and int(max_history) < 1:
-        raise ConfigError(f"data.split.max_history={max_history}; expected a positive number, or null for all")
 
 
 def _fractions(ratios: Sequence[float]) -> np.ndarray:
@@ -234,7 +202,7 @@ def make_split(
     cold_share: float = 0.2,
     cold_profile: int = 0,
 ) -> np.ndarray:
-    """One split code per interaction for `data.split.strategy` (checked by `check_split_options` when the
+    """One split code per interaction for `data.split.strategy` (checked by `lmrec.data.options` when the
     datamodule is configured)."""
     if strategy == "source" and predefined is None:
         raise DataError("data.split.strategy=source, but the source provides no `split` column")

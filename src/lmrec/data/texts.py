@@ -7,12 +7,20 @@ template may use are the ones its source declares (`Source.item_fields`), checke
 
 from __future__ import annotations
 
+import logging
 import string
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from lmrec.errors import ConfigError
+from lmrec.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from lmrec.data.options import UserTextOptions
+    from lmrec.data.sources.base import Source
+
+log = logging.getLogger(__name__)
 
 
 def template_fields(segment: str) -> list[str]:
@@ -55,3 +63,37 @@ def render_item_texts(items: pd.DataFrame, fields: Sequence[str], segments: Sequ
     columns = [items[name].astype(str).tolist() for name in fields]
     rows = zip(*columns, strict=True) if columns else [()] * len(items)
     return [render(segments, separator, dict(zip(fields, row, strict=True))) for row in rows]
+
+
+def user_text_options(options: UserTextOptions, source: Source) -> dict[str, Any]:
+    """`data.user_text` with its default template (one `Field: {field}` segment per user field of the source).
+
+    Checked now, before any file is read, when a template is given; without one a source without user fields is
+    only refused when a user-text tower asks for the texts (`render_user_texts`)."""
+    template = options.template
+    if template is None:
+        template = [f"{field.replace('_', ' ').capitalize()}: {{{field}}}" for field in source.user_fields]
+    elif source.user_fields:
+        validate_template(list(template), source.user_fields, source.name)
+    return {"template": [str(t) for t in template], "separator": str(options.separator)}
+
+
+def render_user_texts(users: Any, source: Source, options: dict[str, Any]) -> list[str]:
+    fields = list(source.user_fields)
+    if not fields or not options["template"]:
+        raise ConfigError(
+            f"data source {source.name} has no user text (no user fields), so model/user_tower=text has nothing to "
+            "read; MovieLens has the tags users wrote (data.source.max_user_tags=N) and 100K/1M demographics, Amazon "
+            "the user's reviews (data.source.user_reviews=true)"
+        )
+    validate_template(options["template"], fields, source.name)
+    frame = users.reindex(columns=fields).fillna("").astype(str)
+    texts = render_item_texts(frame, fields, options["template"], options["separator"])
+    with_text = sum(1 for t in texts if t.strip())
+    if with_text == 0:
+        raise DataError(
+            f"data source {source.name}: no user has any text in the fields {', '.join(fields)}; "
+            "model/user_tower=text would read nothing"
+        )
+    log.info("user texts: %d of %d users have text (the others read as an empty text)", with_text, len(texts))
+    return texts

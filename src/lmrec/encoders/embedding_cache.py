@@ -8,7 +8,7 @@ changes are covered), max length, pooling, normalisation, dtype or quantisation,
 The file also records the SHA-256 of its matrix, and a manifest beside it (`lmrec.cache_integrity`, written last)
 the SHA-256 of the whole file, header included; both are checked on every read, so a damaged file is re-encoded
 rather than served, and a file without its manifest (an interrupted write) is never trusted unchecked. A large
-catalogue is encoded in parts that are saved as they finish (`partial_parts`), so a killed encoding resumes where
+catalogue is encoded in parts that are saved as they finish (`resumable_encoding`), so a killed encoding resumes where
 it stopped. A file lock makes concurrent jobs that need the same entry encode it once.
 """
 
@@ -30,8 +30,8 @@ from safetensors.torch import load_file, save_file
 
 from lmrec.atomic import atomic_path, remove_stale_temps
 from lmrec.cache_integrity import entry_lock, remove_entry, seal_file, sidecar, verified_entry
-from lmrec.encoders.partial_parts import PartialEncoding
 from lmrec.encoders.resolve import canonical_name, encoder_files, tokenizer_fingerprint, weights_fingerprint
+from lmrec.encoders.resumable_encoding import PartialEncoding
 from lmrec.errors import ConfigError
 from lmrec.runtime.resources import peak_memory_mb, reset_peak_memory
 

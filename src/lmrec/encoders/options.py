@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lmrec.config.schema import BOOL, POSITIVE, Matches, OneOf, Option, Whole, check_values
 from lmrec.encoders.pooling import POOLINGS
 from lmrec.encoders.resolve import EncoderFiles
 from lmrec.errors import ConfigError
@@ -56,44 +57,43 @@ def resolve_dtype(dtype: str | None) -> str:
     return "bfloat16" if native_bf16() else "float32"
 
 
-def check_encoder_options(
-    pooling: str,
-    max_length: int,
-    *,
-    dtype: str = "float32",
-    quantization: str | None = None,
-    layer: int | None = None,
-    prompt: str | None = None,
-) -> None:
-    """The one check of `model.encoder`'s values (its batch size is checked by `encoders.build`)."""
-    if pooling not in POOLINGS:
-        raise ConfigError(f"model.encoder.pooling={pooling!r}; expected one of {', '.join(POOLINGS)}")
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise ConfigError(f"model.encoder.max_length={max_length!r}; expected a whole number of tokens, at least 2")
-    if dtype not in DTYPE_CHOICES:
-        raise ConfigError(f"model.encoder.dtype={dtype!r}; expected one of {', '.join(DTYPE_CHOICES)}")
-    if quantization is not None:
-        check_quantization(quantization)
-    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):
-        raise ConfigError(f"model.encoder.layer={layer!r}; expected a hidden-layer index (-1 = last) or null")
-    if prompt is not None and (not isinstance(prompt, str) or prompt.count("{text}") != 1):
-        raise ConfigError(
-            f"model.encoder.prompt={prompt!r}; expected a string with exactly one {{text}}, e.g. "
-            "'This item: \"{text}\" means in one word:'"
-        )
+#: `model.encoder`: a mapping no class is built from (TextEncoder's arguments plus the encoding pass's batch size
+#: and threads), so its defaults are declared here; `conf/model/encoder/_defaults.yaml` must match them (a test).
+ENCODER_OPTIONS: tuple[Option, ...] = (
+    Option("revision", (Matches(r".+", "a revision name"),), nullable=True, default=None),
+    Option("gguf_file", (Matches(r".+\.gguf", "a .gguf file name"),), nullable=True, default=None),
+    Option("pooling", (OneOf(POOLINGS),), default="mean"),
+    Option("max_length", (Whole(2),), note="tokens per item text, special tokens included", default=128),
+    Option("normalize", (BOOL,), default=False),
+    Option("dtype", (OneOf(DTYPE_CHOICES),), default="float32"),
+    Option("quantization", (OneOf(QUANTIZATIONS),), nullable=True, default=None),
+    Option("layer", (Whole(),), nullable=True, note="a hidden-layer index, -1 the last", default=None),
+    Option("prompt", (Matches(r"(?s)(?:(?!\{text\}).)*\{text\}(?:(?!\{text\}).)*",
+                              "a string with exactly one {text}"),), nullable=True, default=None),
+    Option("append_eos", (BOOL,), nullable=True, note="null: for decoders that have one", default=None),
+    Option("trust_remote_code", (BOOL,), default=False),
+    Option("batch_size", (POSITIVE,), note="texts per encoder pass", default=128),
+    Option("threads", (POSITIVE,), nullable=True, note="torch threads of the encoding pass", default=None),
+)  # fmt: skip
+
+
+#: Each `model.encoder` option's default, for code that reads a mapping where the option may be absent.
+ENCODER_DEFAULTS: dict[str, Any] = {option.key: option.default for option in ENCODER_OPTIONS}
+
+
+def check_encoder_options(**values: Any) -> None:
+    """`model.encoder` values given to a `TextEncoder` built from Python (a config is checked before any work by
+    `lmrec.config.validate`, from the same declaration), then whether the machine can quantize."""
+    check_values(ENCODER_OPTIONS, values, "model.encoder")
+    if values.get("quantization") is not None:
+        check_quantization(values["quantization"])
 
 
 def check_encoder_config(options: Mapping[str, Any]) -> None:
-    """`check_encoder_options` over a `model.encoder` mapping (its missing keys take the defaults), then
-    `check_text_room`."""
-    check_encoder_options(
-        options.get("pooling", "mean"),
-        options.get("max_length", 128),
-        dtype=options.get("dtype") or "float32",
-        quantization=options.get("quantization"),
-        layer=options.get("layer"),
-        prompt=options.get("prompt"),
-    )
+    """What only the encoder's files can tell about `model.encoder` (`check_text_room`), and the machine
+    (`check_quantization`); the values themselves were checked with the config."""
+    if options.get("quantization") is not None:
+        check_quantization(options["quantization"])
     check_text_room(options)
 
 
@@ -110,7 +110,7 @@ def check_text_room(options: Mapping[str, Any]) -> None:
     SHORT_MAX_LENGTH), since a long default length always leaves room. An end-of-sequence token the encoder may
     append is not counted (that needs the model config), so this never refuses a length the encoder accepts.
     """
-    max_length, prompt = options.get("max_length", 128), options.get("prompt")
+    max_length, prompt = options.get("max_length", ENCODER_DEFAULTS["max_length"]), options.get("prompt")
     if max_length > SHORT_MAX_LENGTH and not prompt:
         return
     from lmrec.encoders.loading import load_tokenizer, special_token_frame
@@ -130,8 +130,6 @@ def check_text_room(options: Mapping[str, Any]) -> None:
 
 def check_quantization(quantization: str) -> None:
     """4-/8-bit weights need bitsandbytes and a CUDA GPU: say so before anything is loaded."""
-    if quantization not in QUANTIZATIONS:
-        raise ConfigError(f"model.encoder.quantization={quantization!r}; expected null, 4bit or 8bit")
     import importlib.util
 
     import torch

@@ -53,7 +53,9 @@ class TextEncoder(nn.Module):
         append_eos: bool | None = None,
     ) -> None:
         super().__init__()
-        check_encoder_options(pooling, max_length, dtype=dtype, quantization=quantization, layer=layer, prompt=prompt)
+        check_encoder_options(
+            pooling=pooling, max_length=max_length, dtype=dtype, quantization=quantization, layer=layer, prompt=prompt
+        )
         dtype = resolve_dtype(dtype)
         self.files = resolve_encoder(name_or_path, revision, gguf_file or None)
         self.model_dir = self.files.folder

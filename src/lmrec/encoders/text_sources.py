@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lmrec.config.arguments import BuildFacts, provides
 from lmrec.encoders.layer_cache import cached_bottom_states, gather_ragged, layer_states_key, run_bottom, run_top
 from lmrec.encoders.text_encoder import TextEncoder
 from lmrec.encoders.tuning.base import Tuning
@@ -83,9 +84,12 @@ class FrozenTextTable(nn.Module):
     a machine whose encoder would round differently.
     """
 
+    #: The buffer's name in state dicts (`frozen_vectors_in` finds a table in a checkpoint by it).
+    STATE_NAME = "embeddings"
+
     def __init__(self, embeddings: torch.Tensor, encoding: dict | None = None) -> None:
         super().__init__()
-        self.register_buffer("embeddings", embeddings.float().clone(), persistent=True)
+        self.register_buffer(self.STATE_NAME, embeddings.float().clone(), persistent=True)
         # What encoding the catalogue cost (lmrec.encoders.embedding_cache.cached_embeddings), for run records.
         self.encoding = dict(encoding or {})
         warn_if_collapsed(self.embeddings, "frozen item text table")
@@ -101,6 +105,26 @@ class FrozenTextTable(nn.Module):
 
     def all_items(self) -> torch.Tensor:
         return self.embeddings
+
+
+def encoding_report(model: nn.Module) -> dict | None:
+    """What encoding the catalogue cost (seconds, texts/s, peak memory, width), from the first frozen table in
+    `model` that holds a report (an item tower's comes before a user tower's), for the run records."""
+    for module in model.modules():
+        if isinstance(module, FrozenTextTable) and module.encoding:
+            return {**module.encoding, "width": module.dim}
+    return None
+
+
+def frozen_vectors_in(state: Mapping[str, torch.Tensor], rows: int) -> torch.Tensor | None:
+    """The vectors of the one frozen table in a checkpoint's state dict that has `rows` rows (the catalogue's, or
+    the users'), or None: a checkpoint is self-contained, so re-testing a frozen run needs no encoder."""
+    found = [
+        tensor
+        for name, tensor in state.items()
+        if name.rsplit(".", 1)[-1] == FrozenTextTable.STATE_NAME and tensor.ndim == 2 and tensor.shape[0] == rows
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 class TunedTextEncoder(nn.Module):
@@ -130,7 +154,7 @@ class TunedTextEncoder(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.layer_cache_dir = Path(layer_cache_dir) if layer_cache_dir is not None else None
-        self.chunk_size = int(chunk_size)  # model.encoder.batch_size, checked by lmrec.encoders.build
+        self.chunk_size = int(chunk_size)  # model.encoder.batch_size, checked by lmrec.encoders.configured
         self.tuning = tuning or FullTuning()
         self._run_top = run_top
         if compile:
@@ -246,3 +270,16 @@ class TunedTextEncoder(nn.Module):
     def all_items(self) -> torch.Tensor:
         """Every item's vector, in the same length-sorted chunks as a training step."""
         return self(torch.arange(len(self.lengths), device=self.lengths.device))
+
+
+# -- data-derived constructor arguments (lmrec.config.arguments): the builders decide frozen table or encoder -------
+@provides("text_source")
+def _text_source(facts: BuildFacts) -> nn.Module:
+    """The item text vectors: a frozen cached table, or a trainable encoder (`model/tuning`)."""
+    return facts.text_source()
+
+
+@provides("user_text_source")
+def _user_text_source(facts: BuildFacts) -> nn.Module:
+    """The users' text vectors: a frozen cached table, or a trainable encoder (`model/tuning`)."""
+    return facts.user_text_source()

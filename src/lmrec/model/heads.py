@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lmrec.errors import ConfigError
+from lmrec.config.schema import POSITIVE, ListOf, Number, Option, check_values
 
 
 class DotHead(nn.Module):
@@ -47,15 +47,15 @@ class DotHead(nn.Module):
 class MLPHead(nn.Module):
     """An MLP over [u, i, u ⊙ i] (NCF-style), for interactions a dot product cannot express."""
 
+    # torch would stop with a bare RuntimeError from nn.Linear for a width below 1
+    config_options = (
+        Option("hidden", (ListOf(POSITIVE),), note="the MLP's layer widths"),
+        Option("dropout", (Number(0.0, 1.0, open_high=True),)),
+    )
+
     def __init__(self, dim: int, hidden: tuple[int, ...] | list[int] = (128, 64), dropout: float = 0.1) -> None:
         super().__init__()
-        if not isinstance(hidden, list | tuple) or not hidden:
-            raise ConfigError(f"model.head.hidden={hidden!r}: must list at least one layer width")
-        if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in hidden):
-            # torch would stop with a bare RuntimeError from nn.Linear for a width below 1
-            raise ConfigError(f"model.head.hidden={list(hidden)!r}; expected layer widths, each a whole number >= 1")
-        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-            raise ConfigError(f"model.head.dropout={dropout!r}; expected a probability in [0, 1)")
+        check_values(self.config_options, {"hidden": list(hidden), "dropout": dropout}, "model.head")  # from Python
         self.dim = dim
         widths = [3 * dim, *hidden]
         layers: list[nn.Module] = []

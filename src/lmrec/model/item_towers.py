@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from lmrec.errors import ConfigError
-from lmrec.model.adaptors import build_adaptor
+from lmrec.model.text_adaptors import build_adaptor
 
 
 def _id_embedding(num: int, dim: int, init_std: float) -> nn.Embedding:
@@ -40,7 +40,7 @@ class TextItemTower(nn.Module):
 
     The text source is injected by the builder according to `model.tuning`: a `FrozenTextTable` holds the cached
     embeddings as a persistent buffer so a checkpoint is self-contained; a `TunedTextEncoder` runs BERT on the
-    items it is given (the module hands it each batch's distinct items only). The adaptor (`lmrec.model.adaptors`)
+    items it is given (the module hands it each batch's distinct items only). The adaptor (`lmrec.model.text_adaptors`)
     maps the text vector, after `dropout`, to `model.dim`; it is the `projection` attribute whatever its kind, so a
     linear one keeps the parameter names `projection.weight` / `projection.bias` of runs trained before the others.
     """

@@ -1,64 +1,49 @@
-"""The LightningModule: wires item tower, user tower, head and task, and owns the loop. Nothing else."""
+"""The LightningModule of the two-tower recommender: wires item tower, user tower, head and task, and owns the loop.
+
+The loop reads here, step by step: `training_step` (the task's loss plus a tuning mode's regularisation),
+`validation_step` / `test_step` (the task updates its metrics from this module's scores), the per-pass hooks that
+compute every item's vector once, and `configure_optimizers` (parameter groups from the tuning mode,
+`lmrec.encoders.tuning.base`). What a checkpoint leaves out (a tuned encoder's frozen base weights) is decided in
+`lmrec.runs.checkpoints`. Fitted baselines have a module of their own (`lmrec.model.baselines.module`) that the same
+tasks evaluate through the same `Scorer` protocol.
+"""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from lmrec.encoders.tuning.base import TrainableEncoder
-from lmrec.errors import CheckpointError
-from lmrec.model.evaluation import EvaluatedModule
+from lmrec.encoders.tuning.base import TrainableEncoder, encoder_parameter_groups
+from lmrec.model.optimization import Optimization
 from lmrec.tasks.base import Task
 
 
-class RecommenderModule(EvaluatedModule):
-    """Scores (user, item) pairs with towers + head; the task turns scores into a loss and metrics.
-
-    Evaluation (metrics, validation and test steps) is `EvaluatedModule`'s, shared with the fitted baselines.
-    """
+class RecommenderModule(pl.LightningModule):
+    """Scores (user, item) pairs with towers + head; the task turns scores into a loss and metrics."""
 
     def __init__(
-        self,
-        item_tower: nn.Module,
-        user_tower: nn.Module,
-        head: nn.Module,
-        task: Task,
-        optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: Callable[..., Any] | None = None,
-        monitor: str | None = None,
-        encoder_lr: float | None = None,
-        encoder_weight_decay: float | None = None,
+        self, item_tower: nn.Module, user_tower: nn.Module, head: nn.Module, task: Task, optimization: Optimization
     ) -> None:
-        super().__init__(task)
+        super().__init__()
+        self.task = task
+        self.metrics = nn.ModuleDict({split: task.make_metrics(split) for split in ("val", "test")})
         self.item_tower = item_tower
         self.user_tower = user_tower
         self.head = head
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
-        self.monitor = monitor
-        self.encoder_lr = encoder_lr
-        self.encoder_weight_decay = encoder_weight_decay
+        self.optimization = optimization
         self._frozen_item_vectors: torch.Tensor | None = None
-        # Modules whose pretrained weights train, found by their protocol (any tower may hold one). Checkpoints
-        # leave their frozen base weights out (they come from the encoder folder), so Lightning must accept their
-        # absence when it restores one; `load_trained_weights` checks it exactly. Found once (a plain tuple, so not
-        # registered twice): training_step and every batch end consult it.
-        self._trainable_encoders = tuple(
-            (name, module) for name, module in self.named_modules() if isinstance(module, TrainableEncoder)
-        )
-        self._encoder_modules = tuple(module for _, module in self._trainable_encoders)
-        self.strict_loading = not self._trainable_encoders
+        # Modules whose pretrained weights train, found by their protocol (any tower may hold one); found once (a
+        # plain tuple, so not registered twice): training_step and every batch end consult it. Their frozen base
+        # weights stay out of checkpoints (lmrec.runs.checkpoints), so Lightning must accept their absence when it
+        # restores one.
+        self._encoder_modules = tuple(module for module in self.modules() if isinstance(module, TrainableEncoder))
+        self.strict_loading = not self._encoder_modules
 
     def trainable_encoders(self) -> tuple[TrainableEncoder, ...]:
         return self._encoder_modules
-
-    def encoder_weights_sha256(self) -> list[str]:
-        """Identity of each trainable encoder's pretrained weights, in module order (recorded in checkpoints)."""
-        return [encoder.base_weights_sha256() for encoder in self.trainable_encoders()]
 
     # -- scoring (what tasks call) ---------------------------------------------------------------------------
     def item_vectors(self, *index_groups: torch.Tensor) -> list[torch.Tensor]:
@@ -142,7 +127,7 @@ class RecommenderModule(EvaluatedModule):
         """Logits [rows of u, rows of item_vectors]; `items` names those rows (None: the whole catalogue)."""
         return self.head.score_all(u, item_vectors, users, items)
 
-    # -- training --------------------------------------------------------------------------------------------
+    # -- training ------------------------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
         for encoder in self.trainable_encoders():
             encoder.on_fit_start(int(self.trainer.estimated_stepping_batches))
@@ -163,79 +148,46 @@ class RecommenderModule(EvaluatedModule):
         for encoder in self.trainable_encoders():
             encoder.after_optimizer_step(self.global_step)
 
-    # -- evaluation: item vectors are computed once per pass, not once per batch --------------------------------
+    def configure_optimizers(self) -> Any:
+        steps = lambda: int(self.trainer.estimated_stepping_batches)  # noqa: E731 - asked only by a step schedule
+        return self.optimization.configure(self.parameter_groups(), steps)
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups, as the tuning mode sets them (a tuned encoder's own rate and decay)."""
+        return encoder_parameter_groups(
+            self, self.trainable_encoders(), self.optimization.encoder_lr, self.optimization.encoder_weight_decay
+        )
+
+    # -- evaluation: the task updates its metrics (torchmetrics: exact sums under DDP) from this module's scores -----
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.task.update_metrics(self.metrics["val"], self, batch)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.task.update_metrics(self.metrics["test"], self, batch)
+
+    def on_validation_epoch_start(self) -> None:
+        self.start_evaluation()
+
+    def on_test_epoch_start(self) -> None:
+        self.start_evaluation()
+
+    def on_validation_epoch_end(self) -> None:
+        self.end_evaluation()
+        self.log_dict(self.task.compute_metrics(self.metrics["val"], "val"), prog_bar=True, sync_dist=False)
+
+    def on_test_epoch_end(self) -> None:
+        self.end_evaluation()
+        self.log_dict(self.task.compute_metrics(self.metrics["test"], "test"), sync_dist=False)
+
     def start_evaluation(self) -> None:
-        # A tuned encoder re-encodes the catalogue here, once per evaluation; every batch then only indexes.
+        """Every item's vector, once per evaluation pass (a tuned encoder re-encodes the catalogue here); every
+        batch then only indexes it."""
         with torch.inference_mode():
             self._frozen_item_vectors = self.item_tower.all_items()
 
     def end_evaluation(self) -> None:
+        """Back to training: item vectors come from the towers again."""
         self._frozen_item_vectors = None
-
-    # -- optimisation ----------------------------------------------------------------------------------------
-    def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameter_groups())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler: dict[str, Any] = {}
-        if "num_training_steps" in inspect.signature(self.scheduler_factory).parameters:
-            # Warmup/decay schedules are defined over optimizer steps, which only the trainer knows.
-            steps = int(self.trainer.estimated_stepping_batches)
-            scheduler = {
-                "scheduler": self.scheduler_factory(optimizer=optimizer, num_training_steps=steps),
-                "interval": "step",
-            }
-        else:
-            scheduler = {"scheduler": self.scheduler_factory(optimizer=optimizer)}
-        # `monitor` lets metric-driven schedulers (ReduceLROnPlateau) watch the same metric as checkpointing.
-        if self.monitor:
-            scheduler["monitor"] = self.monitor
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
-
-    def parameter_groups(self) -> list[dict[str, Any]]:
-        """Towers and head use the optimizer's settings; a tuned encoder gets its own learning rate and weight
-        decay (pretrained weights want a far smaller step), with no decay on biases and LayerNorm weights, as is
-        standard for BERT fine-tuning."""
-        encoder_ids = {id(p) for encoder in self.trainable_encoders() for p in encoder.parameters()}
-        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in encoder_ids]
-        groups: list[dict[str, Any]] = [{"params": rest, "name": "model"}]
-        decay, no_decay = [], []
-        for encoder in self.trainable_encoders():
-            for name, p in encoder.named_parameters():
-                if p.requires_grad:
-                    (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
-        overrides: dict[str, Any] = {} if self.encoder_lr is None else {"lr": float(self.encoder_lr)}
-        if decay:
-            wd = {} if self.encoder_weight_decay is None else {"weight_decay": float(self.encoder_weight_decay)}
-            groups.append({"params": decay, "name": "encoder", **overrides, **wd})
-        if no_decay:
-            groups.append({"params": no_decay, "name": "encoder_no_decay", **overrides, "weight_decay": 0.0})
-        return [g for g in groups if g["params"]]
-
-    # -- checkpoints: a tuned encoder's frozen base weights stay out -------------------------------------------
-    def frozen_encoder_keys(self) -> set[str]:
-        """State-dict keys of encoder weights that do not train: identical to the encoder folder's, so not saved."""
-        return {
-            f"{prefix}.{key}" for prefix, encoder in self._trainable_encoders for key in encoder.frozen_state_keys()
-        }
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint["state_dict"]
-        for key in self.frozen_encoder_keys():
-            state.pop(key, None)
-        if self._trainable_encoders:
-            checkpoint["encoder_weights_sha256"] = self.encoder_weights_sha256()
-
-    def load_trained_weights(self, state: dict[str, torch.Tensor]) -> None:
-        """Load a checkpoint's state dict; only the frozen encoder weights (taken from the encoder folder) may be
-        missing from it."""
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        absent = sorted(set(missing) - self.frozen_encoder_keys())
-        if absent or unexpected:
-            raise CheckpointError(
-                f"checkpoint does not fit this model: missing {absent[:5]}{'...' if len(absent) > 5 else ''}, "
-                f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
-            )
 
     def parameter_counts(self) -> dict[str, float]:
         """Total and trainable parameters: half of the "at what cost" question."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmrec.config.arguments import BuildFacts, provides
 from lmrec.data.sequences import UserSequences
 from lmrec.errors import ConfigError
-from lmrec.model.inputs import BuildContext, model_input
 from lmrec.model.user_towers import ItemLookup, UserTower
 
 
@@ -140,7 +140,7 @@ def attention_mask(real: torch.Tensor, heads: int, dtype: torch.dtype = torch.fl
     return blocked.repeat_interleave(heads, dim=0)
 
 
-@model_input("train_sequences")
-def _train_sequences(context: BuildContext) -> UserSequences:
+@provides("train_sequences")
+def _train_sequences(facts: BuildFacts) -> UserSequences:
     """Each user's training items in time order (never validation or test)."""
-    return context.datamodule.train_sequences()
+    return facts.datamodule.train_sequences()

@@ -7,7 +7,6 @@ from torch import nn
 
 from lmrec.data.sequences import UserSequences
 from lmrec.errors import ConfigError
-from lmrec.model.inputs import BuildContext, model_input
 from lmrec.model.sequence_tower import SequenceUserTower
 from lmrec.model.user_towers import IdUserTower, ItemLookup, UserTower
 
@@ -85,9 +84,3 @@ class HybridUserTower(UserTower):
 
     def pool(self, states: torch.Tensor, lookup: ItemLookup) -> torch.Tensor:
         return self.base.pool(states, lookup.layout[0])
-
-
-@model_input("user_text_source")
-def _user_text_source(context: BuildContext) -> nn.Module:
-    """The users' text vectors: a frozen cached table, or a trainable encoder (`model/tuning`)."""
-    return context.user_text_source()

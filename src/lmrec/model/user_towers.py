@@ -4,7 +4,7 @@ The contract (`UserTower`): a tower first says which item vectors it needs for a
 module computes them together with the batch's own items (so a tuned encoder encodes each distinct item once per
 step), and then `forward(users, lookup, item_vectors)` builds the user vectors. A tower that needs nothing from
 the items returns an empty lookup. What a tower needs from the data it names as constructor arguments (e.g.
-`history`, the training interactions); the builder provides them (`lmrec.model.inputs`). The module never asks
+`history`, the training interactions); the builder provides them (`lmrec.config.arguments`). The module never asks
 which tower it holds.
 """
 

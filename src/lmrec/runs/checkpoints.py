@@ -1,4 +1,11 @@
-"""Reading a run's checkpoints without executing pickled code, and restoring a model from one."""
+"""Reading a run's checkpoints without executing pickled code, restoring a model from one, and what a checkpoint
+holds of a tuned encoder.
+
+A tuned encoder's frozen base weights (all of BERT's under LoRA) are identical to the encoder folder's files, so
+checkpoints leave them out (`EncoderWeightsOut`) and record those files' SHA-256 instead; restoring accepts exactly
+their absence and checks the SHA-256 (`restore_model`). Modules holding such an encoder are found by the
+`TrainableEncoder` protocol, whatever tower holds them.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,16 @@ import logging
 import pickle
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from torch import nn
 
 from lmrec.atomic import atomic_path
+from lmrec.encoders.tuning.base import TrainableEncoder
 from lmrec.errors import CheckpointError, MissingInputError
-
-if TYPE_CHECKING:
-    from lmrec.model.module import RecommenderModule
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +63,50 @@ def check_encoder_weights(source: Path, recorded: list[str] | None, current: lis
         )
 
 
-def restore_model(model: RecommenderModule, checkpoint: Path, payload: dict[str, Any] | None = None) -> None:
+def trainable_encoders(model: nn.Module) -> list[tuple[str, TrainableEncoder]]:
+    """(name, module) of every module whose pretrained weights train inside `model`, in module order."""
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, TrainableEncoder)]
+
+
+def frozen_encoder_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of encoder weights that do not train: identical to the encoder folder's, so not saved."""
+    return {f"{prefix}.{key}" for prefix, encoder in trainable_encoders(model) for key in encoder.frozen_state_keys()}
+
+
+def encoder_weights_sha256(model: nn.Module) -> list[str]:
+    """Identity of each trainable encoder's pretrained weights, in module order (recorded in checkpoints)."""
+    return [encoder.base_weights_sha256() for _, encoder in trainable_encoders(model)]
+
+
+class EncoderWeightsOut(pl.Callback):
+    """Leaves a tuned encoder's frozen base weights out of every checkpoint and records their files' SHA-256."""
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        state = checkpoint["state_dict"]
+        for key in frozen_encoder_keys(pl_module):
+            state.pop(key, None)
+        if trainable_encoders(pl_module):
+            checkpoint["encoder_weights_sha256"] = encoder_weights_sha256(pl_module)
+
+
+def load_trained_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a checkpoint's state dict; only the frozen encoder weights (taken from the encoder folder) may be
+    missing from it."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    absent = sorted(set(missing) - frozen_encoder_keys(model))
+    if absent or unexpected:
+        raise CheckpointError(
+            f"checkpoint does not fit this model: missing {absent[:5]}{'...' if len(absent) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+
+
+def restore_model(model: nn.Module, checkpoint: Path, payload: dict[str, Any] | None = None) -> None:
     """Load a checkpoint (or its already loaded `payload`) into `model`, checking its encoder's base weights."""
     payload = payload if payload is not None else load_checkpoint(checkpoint)
-    check_encoder_weights(checkpoint, payload.get("encoder_weights_sha256"), model.encoder_weights_sha256())
+    check_encoder_weights(checkpoint, payload.get("encoder_weights_sha256"), encoder_weights_sha256(model))
     try:
-        model.load_trained_weights(payload["state_dict"])
+        load_trained_weights(model, payload["state_dict"])
     except CheckpointError as err:
         raise CheckpointError(f"{checkpoint}: {err}") from None
 

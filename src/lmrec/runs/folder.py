@@ -13,12 +13,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.config.secrets import redact_secrets
 from lmrec.errors import MissingInputError, RunFolderError
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
+OVERRIDES_FILE = CONFIG_FILE.parent / "overrides.yaml"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 #: What `lmrec-eval` writes into its own output folder (its `metrics_file` option).
@@ -72,6 +74,21 @@ def read_metrics(run_dir: Path, name: str = METRICS_FILE) -> dict[str, Any] | No
 def read_job_status(job_dir: Path) -> dict[str, Any] | None:
     """The row a sweep job's `job_status.json` holds (written by the sweep summary callback), or None."""
     return _read_json(Path(job_dir) / JOB_STATUS_FILE)
+
+
+def read_recorded_overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides Hydra recorded for the run (as written: redact before showing them); [] without
+    the file. A folder from elsewhere is data: its YAML is parsed safely and must be a list of strings."""
+    path = Path(run_dir) / OVERRIDES_FILE
+    if not path.is_file():
+        return []
+    try:
+        overrides = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise RunFolderError(f"{path} is not valid YAML ({err})") from None
+    if overrides is not None and not (isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)):
+        raise RunFolderError(f"{path} does not hold a list of overrides")
+    return list(overrides or [])
 
 
 def read_config(run_dir: Path) -> DictConfig | None:

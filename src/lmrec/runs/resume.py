@@ -229,7 +229,7 @@ def start_run(
         "overrides": [redact_override(o) for o in overrides if _key(o) not in ("resume", "overwrite")],
         "config_sha256": config_sha256(cfg),
         "config": redact_secrets(OmegaConf.to_container(cfg, resolve=False), keep_interpolations=True),
-        "wandb": new_wandb_identity(cfg),
+        "wandb": new_wandb_identity(cfg.get("logger")),
         "torch_threads": threads,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "resumes": 0,

@@ -2,20 +2,30 @@
 
 A task is an `nn.Module` (it may hold state a loss needs) that builds its own datasets from the prepared
 interactions (`InteractionSplits`), so the datamodule only serves what the task asks for. A new task is one class
-in `lmrec/tasks/<task>.py` plus one `conf/task/<name>.yaml`; nothing else branches on which task runs.
+plus one `task/<name>.yaml` (in lmrec's `conf/` or a config folder of the researcher's own); nothing else branches
+on which task runs. The class declares everything about itself: its options (`config_options`, checked with the
+rest of the config before anything runs), which of its metrics are better when smaller (`lower_is_better`, which
+checkpointing, early stopping and Optuna follow), and the data-derived constructor arguments it needs (by parameter
+name, `lmrec.config.arguments`). It scores through the model's public `Scorer` protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import torch
 import torchmetrics
 from torch import nn
 from torch.utils.data import Dataset
 
+from lmrec.config.schema import Option
+from lmrec.errors import ConfigError
+
 if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from lmrec.config.arguments import BuildFacts
     from lmrec.data.interactions import InteractionSplits
 
 
@@ -29,8 +39,24 @@ class Scorer(Protocol):
         ...
 
 
+def metric_family(name: str) -> str:
+    """`val/ndcg@10` -> `ndcg`; `best/val/rmse` -> `rmse`."""
+    return name.rsplit("/", 1)[-1].split("@", 1)[0].lower()
+
+
 class Task(nn.Module):
     """Base class of tasks. Subclasses implement every method below (`check_components` is optional)."""
+
+    #: The options of this task's config node (`task.*`), checked before anything is built (lmrec.config.validate).
+    config_options: ClassVar[tuple[Option, ...]] = ()
+    #: Metric families (a name's part before `@`) that are better when smaller; every other one is better larger.
+    lower_is_better: ClassVar[frozenset[str]] = frozenset({"loss"})
+
+    @classmethod
+    def metric_mode(cls, name: str) -> str:
+        """`min` or `max` for one of this task's metric names, as Lightning's callbacks spell it; what
+        `${lmrec.metric_mode:${task._target_},${task.monitor}}` gives checkpointing, early stopping and Optuna."""
+        return "min" if metric_family(str(name)) in cls.lower_is_better else "max"
 
     def check_components(self, components: Mapping[str, nn.Module] | None) -> None:
         """Refuse a model this task cannot train, before any heavy work. `components` are the towers and head by
@@ -59,3 +85,30 @@ class Task(nn.Module):
         self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
     ) -> None:
         raise NotImplementedError
+
+    def compute_metrics(self, metrics: torchmetrics.MetricCollection, split: str) -> dict[str, torch.Tensor]:
+        """Every number of a finished pass, named `<split>/<name>` (a metric may return several), and the
+        accumulators reset for the next pass. torchmetrics syncs the sums across DDP ranks, so these are exact."""
+        results: dict[str, torch.Tensor] = {}
+        for name, metric in metrics.items():
+            value = metric.compute()
+            results.update(dict(value) if isinstance(value, dict) else {name: value})
+            metric.reset()
+        return {f"{split}/{key}": value for key, value in results.items()}
+
+
+def build_task(task_cfg: DictConfig, facts: BuildFacts) -> Task:
+    """The `task` section, given the data-derived arguments it names (`lmrec.config.arguments`: the source's
+    `rating_scale`, ...), checked against its monitored metric so a typo fails before any data or model work."""
+    from lmrec.config.instantiate import instantiate_with
+
+    task = instantiate_with(task_cfg, facts.arguments(), key="task")
+    if not isinstance(task, Task):
+        raise ConfigError(f"task._target_={task_cfg._target_} builds a {type(task).__name__}, not an lmrec Task")
+    monitor = str(task_cfg.monitor)
+    valid = [f"val/{name}" for name in task.metric_names("val")]
+    if monitor not in valid:
+        raise ConfigError(
+            f"task.monitor={monitor} is not a metric this task computes; choose one of {', '.join(valid)}"
+        )
+    return task

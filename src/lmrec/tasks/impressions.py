@@ -4,7 +4,7 @@ and the leaderboard's metrics (mean over impressions of AUC, MRR, nDCG@5, nDCG@1
 compare those scores with the clicks.
 
 The impressions come from the source (`impressions(split)`, offered to the task as the data-derived argument
-`impressions`, see `lmrec.tasks.build`) and are mapped onto the run's user and item indices. A user who has no
+`impressions` by `lmrec.data.impressions`) and are mapped onto the run's user and item indices. A user who has no
 training click (MIND's dev set has many) is still scored, from whatever the user tower makes of an untrained user;
 an impression whose user or candidate the run's tables do not hold (e.g. cut by `data.max_users`) is left out and
 counted. The impression's own click history is kept with it (`Impressions.history`) for a history tower that reads
@@ -24,6 +24,7 @@ import torch
 import torchmetrics
 from torch.utils.data import Dataset
 
+from lmrec.config.schema import OneOf, Option
 from lmrec.data.impressions import SINGLE_CLASS, ImpressionLog, index_impressions
 from lmrec.data.interactions import InteractionSplits
 from lmrec.errors import ConfigError, DataError
@@ -72,6 +73,8 @@ def score_impressions(model: Scorer, users: torch.Tensor, items: torch.Tensor, s
 class ImpressionTask(RankingTask):
     """Ranking-task training; evaluation on the source's impressions with the MIND leaderboard metrics."""
 
+    config_options = (*RankingTask.config_options, Option("single_class", (OneOf(SINGLE_CLASS),)))
+
     def __init__(
         self,
         impressions: ImpressionLog,
@@ -97,12 +100,6 @@ class ImpressionTask(RankingTask):
             raise ConfigError(
                 f"task=impressions needs a source with impressions (e.g. data=mind_small), got {impressions!r}"
             )
-        if single_class not in SINGLE_CLASS:
-            raise ConfigError(
-                f"task.single_class={single_class!r}; expected one of {', '.join(map(repr, SINGLE_CLASS))}"
-            )
-        if isinstance(ks, int | str) or not ks or any(isinstance(k, bool) or int(k) != k or k < 1 for k in ks):
-            raise ConfigError(f"task.ks={ks!r}; expected a list of positive cut-offs, e.g. [5, 10]")
         self.impressions = impressions
         self.impression_ks = tuple(sorted({int(k) for k in ks}))
         self.ties, self.single_class, self.seed = check_ties(ties), single_class, int(seed)

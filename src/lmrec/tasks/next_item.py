@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from lmrec.config.schema import POSITIVE, OneOf, Option
 from lmrec.data.batches import NegativeSampledBatches, RankingEvalBatches
 from lmrec.data.interactions import InteractionSplits
 from lmrec.data.sequences import UserSequences, sequences_of, training_windows
@@ -125,6 +126,12 @@ class SequenceInputs:
 class NextItemTask(RankingTask):
     """Next-item prediction over chronological sequences; full-ranking evaluation of the next item."""
 
+    config_options = (
+        *RankingTask.config_options,
+        Option("max_length", (POSITIVE,), note="items of history a sequence tower reads"),
+        Option("train_windows", (OneOf(TRAIN_WINDOWS),)),
+    )
+
     def __init__(
         self,
         max_length: int = 50,
@@ -139,10 +146,6 @@ class NextItemTask(RankingTask):
         super().__init__(
             loss=loss, negatives=negatives, num_negatives=num_negatives, temperature=temperature, **ranking
         )
-        if isinstance(max_length, bool) or int(max_length) < 1:
-            raise ConfigError(f"task.max_length={max_length}; expected a positive number of items")
-        if train_windows not in TRAIN_WINDOWS:
-            raise ConfigError(f"task.train_windows={train_windows!r}; expected one of {', '.join(TRAIN_WINDOWS)}")
         self.max_length, self.mask_history, self.train_windows = int(max_length), bool(mask_history), train_windows
 
     def check_components(self, components: Mapping[str, nn.Module] | None) -> None:

@@ -30,6 +30,7 @@ import torchmetrics
 from torch import nn
 from torch.utils.data import Dataset
 
+from lmrec.config.schema import POSITIVE, ListOf, Number, OneOf, Option, Whole
 from lmrec.data.batches import NegativeSampledBatches, PopularityNegativeBatches, PositivePairs, RankingEvalBatches
 from lmrec.data.interactions import SPLITS, InteractionSplits
 from lmrec.data.sparse import CSRMatrix
@@ -46,27 +47,34 @@ SEEN_BEFORE = {"val": ("train",), "test": ("train", "val")}
 LOSSES = ("bpr", "bce", "softmax")
 NEGATIVES = ("sampled", "in_batch", "full")
 SAMPLERS = ("uniform", "popularity")
-
-
-def _choice(key: str, value: str, options: Sequence[str]) -> str:
-    if value not in options:
-        raise ConfigError(f"task.{key}={value!r}; expected one of {', '.join(repr(o) for o in options)}")
-    return value
+#: numpy's seed range, which `pytorch_lightning.seed_everything` enforces.
+SEED_MAX = 2**32 - 1
 
 
 class RankingTask(Task):
     """Implicit feedback: positives against negatives (sampled, in-batch or the catalogue); full-ranking evaluation."""
 
+    config_options = (
+        Option("loss", (OneOf(LOSSES),)),
+        Option("negatives", (OneOf(NEGATIVES),), nullable=True, note="null: in_batch for softmax, else sampled"),
+        Option("sampler", (OneOf(SAMPLERS),)),
+        Option("ks", (ListOf(POSITIVE),), note="top-K cut-offs"),
+        Option("num_negatives", (POSITIVE,)),
+        Option("temperature", (Number(0.0, open_low=True),)),
+        Option("popularity_exponent", (Number(0.0),)),
+        Option("seed", (Whole(0, SEED_MAX),)),
+    )
+
     def __init__(
         self,
-        loss: str = "bpr",
+        loss: str = "softmax",
         ks: Sequence[int] = (5, 10, 20),
         num_negatives: int = 4,
         negatives: str | None = None,
         sampler: str = "uniform",
         popularity_exponent: float = 0.75,
         logq: bool = True,
-        temperature: float = 1.0,
+        temperature: float = 2.0,
         learn_temperature: bool = False,
         ties: str = "random",
         seed: int = 0,
@@ -75,19 +83,12 @@ class RankingTask(Task):
         auc: Sequence[str] = ("val", "test"),
     ) -> None:
         super().__init__()
-        self.loss = _choice("loss", loss, LOSSES)
+        self.loss = loss
         if negatives is None:  # the objective's natural negatives: the batch's for softmax, sampled ones otherwise
             negatives = "in_batch" if self.loss == "softmax" else "sampled"
-        self.negatives = _choice("negatives", negatives, NEGATIVES)
-        self.sampler = _choice("sampler", sampler, SAMPLERS)
+        self.negatives, self.sampler = negatives, sampler
         if self.negatives != "sampled" and self.loss != "softmax":
             raise ConfigError(f"task.negatives={negatives} needs task.loss=softmax (bpr and bce take sampled ones)")
-        if isinstance(num_negatives, bool) or int(num_negatives) < 1:
-            raise ConfigError(f"task.num_negatives={num_negatives}; expected at least 1")
-        if not float(temperature) > 0:
-            raise ConfigError(f"task.temperature={temperature}; expected a positive number")
-        if not float(popularity_exponent) >= 0:
-            raise ConfigError(f"task.popularity_exponent={popularity_exponent}; expected 0 or more")
         self.ks = list(normalize_ks(ks))
         self.num_negatives = int(num_negatives)
         self.popularity_exponent = float(popularity_exponent)

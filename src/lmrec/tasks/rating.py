@@ -10,6 +10,7 @@ import torchmetrics
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from lmrec.config.schema import Number, Option
 from lmrec.data.batches import InteractionBatches
 from lmrec.data.interactions import InteractionSplits
 from lmrec.data.sources.base import RatingScale
@@ -18,6 +19,9 @@ from lmrec.tasks.base import Scorer, Task
 
 class RatingTask(Task):
     """Explicit ratings: sigmoid of the logit mapped onto the data's rating scale."""
+
+    config_options = (Option("positive_threshold", (Number(),), note="ratings at or above it are positives for AUC"),)
+    lower_is_better = frozenset({"rmse", "mae", "mse", "loss"})
 
     def __init__(self, rating_scale: RatingScale, positive_threshold: float = 4.0) -> None:
         super().__init__()

@@ -9,13 +9,12 @@ from omegaconf import OmegaConf
 
 from lmrec.cli.export import export_encoder
 from lmrec.encoders.text_sources import TunedTextEncoder
-from lmrec.encoders.tuning.adapters import BottleneckAdapters, adapter_sites, load_adapted
+from lmrec.encoders.tuning.bottleneck import BottleneckAdapters, adapter_sites, load_adapted
 from lmrec.errors import ConfigError
-from lmrec.model.build import build_model
 from lmrec.model.module import RecommenderModule
 from lmrec.model.schedules import warmup_decay
-from lmrec.runs.checkpoints import restore_model
-from tests.helpers import compose_train, prepared_data, run_cli
+from lmrec.runs.checkpoints import EncoderWeightsOut, frozen_encoder_keys, restore_model
+from tests.helpers import build_model, compose_train, prepared_data, run_cli
 
 #: mode -> (extra overrides, predicate on an encoder parameter name: should it train?)
 MODES = {
@@ -60,6 +59,7 @@ def _fit(tmp_path, model, datamodule, steps: int = 3) -> pl.Trainer:
         default_root_dir=str(tmp_path),
         max_steps=steps,
         limit_val_batches=0,
+        callbacks=[EncoderWeightsOut()],  # as lmrec-train's trainer: frozen base weights stay out of checkpoints
     )
     trainer.fit(model, datamodule=datamodule)
     return trainer
@@ -178,7 +178,7 @@ def test_peft_checkpoints_hold_only_trained_weights_and_restore_the_scores(tmp_p
         path = tmp_path / f"{mode}.ckpt"
         trainer.save_checkpoint(path)
         state = torch.load(path, weights_only=True)["state_dict"]
-        frozen = model.frozen_encoder_keys()
+        frozen = frozen_encoder_keys(model)
         assert not frozen & set(state), mode
         sizes[mode] = sum(t.numel() for t in state.values())
         model.eval()

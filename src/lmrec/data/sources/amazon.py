@@ -70,7 +70,7 @@ class AmazonSource(Source):
         meta_file: str | None = None,
         item_fields: list[str] | tuple[str, ...] | None = None,
         unknown_items: str = "drop",
-        duplicates: str = "error",
+        duplicates: str = "first",
         duplicate_items: str = "error",
         user_reviews: bool = False,
         user_review_chars: int = 2000,

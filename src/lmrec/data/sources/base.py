@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from lmrec.config.arguments import BuildFacts, provides
 from lmrec.data.io.checks import RowChecks, take
 from lmrec.data.io.checksums import file_digests
 from lmrec.data.io.errors import DataValidationError
@@ -286,3 +287,9 @@ def apply_duplicate_policy(
     dropped.setdefault(Path(path).name, {})[reason] = merged
     log.info("%s: %d repeated (user, item) rows merged (duplicates=%s)", path, merged, policy)
     return kept.reset_index(drop=True)
+
+
+@provides("rating_scale")
+def _rating_scale(facts: BuildFacts) -> RatingScale:
+    """The source's rating range, for a task that maps predictions onto it (`RatingTask`)."""
+    return facts.source.rating_scale

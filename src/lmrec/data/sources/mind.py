@@ -72,9 +72,10 @@ class MIND(Source):
         seed: int = 0,
         rating_min: float = 0.0,
         rating_max: float = 1.0,
+        duplicates: str = "first",
         **kwargs: Any,
     ) -> None:
-        super().__init__(root, rating_min, rating_max, **kwargs)
+        super().__init__(root, rating_min, rating_max, duplicates=duplicates, **kwargs)
         if val_from not in VAL_FROM:
             raise ConfigError(f"data.source.val_from={val_from!r}; expected 'train' or 'dev'")
         if isinstance(val_share, bool) or not 0.0 < float(val_share) < 1.0:

@@ -17,7 +17,42 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from lmrec.config.schema import BOOL, Number, Option
 from lmrec.errors import ConfigError
+
+#: `model.tuning`: the options every mode shares (the mode's own are under `model.tuning.method`, its class's).
+#: Read as a mapping, so the defaults are declared here; `conf/model/tuning/_tuned.yaml` must match them (a test).
+TUNING_OPTIONS: tuple[Option, ...] = (
+    Option("lr", (Number(0.0, open_low=True),), nullable=True, note="null: model.optimizer.lr", default=1.0e-4),
+    Option("weight_decay", (Number(0.0),), nullable=True, note="null: model.optimizer's", default=0.01),
+    Option("gradient_checkpointing", (BOOL,), default=False),
+    Option("compile", (BOOL,), default=False),
+    Option("layer_cache_on_disk", (BOOL,), default=False),
+)
+
+
+
+def encoder_parameter_groups(
+    model: nn.Module, encoders: tuple[nn.Module, ...], lr: float | None, weight_decay: float | None
+) -> list[dict]:
+    """The optimizer's parameter groups: the model's own parameters with the optimizer's settings, and each trained
+    encoder's pretrained weights with `model.tuning.lr` and `weight_decay` (pretrained weights want a far smaller
+    step), without decay on biases and LayerNorm weights, as is standard for BERT fine-tuning."""
+    encoder_ids = {id(p) for encoder in encoders for p in encoder.parameters()}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    groups: list[dict] = [{"params": rest, "name": "model"}]
+    decay, no_decay = [], []
+    for encoder in encoders:
+        for name, p in encoder.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    overrides = {} if lr is None else {"lr": float(lr)}
+    if decay:
+        wd = {} if weight_decay is None else {"weight_decay": float(weight_decay)}
+        groups.append({"params": decay, "name": "encoder", **overrides, **wd})
+    if no_decay:
+        groups.append({"params": no_decay, "name": "encoder_no_decay", **overrides, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]]
 
 
 def freeze(model: nn.Module) -> None:

@@ -1,7 +1,7 @@
 """The tuning modes that train the encoder's own weights: frozen (none), full (all), partial (the top layers).
 
 LoRA, AdaLoRA, IA3 and prefix tuning come from the peft library (`lmrec.encoders.tuning.peft_methods`); Houlsby
-bottleneck adapters live in `lmrec.encoders.tuning.adapters` because peft has none and AdapterHub's `adapters`
+bottleneck adapters live in `lmrec.encoders.tuning.bottleneck` because peft has none and AdapterHub's `adapters`
 pins an older transformers.
 """
 

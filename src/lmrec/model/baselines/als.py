@@ -18,9 +18,9 @@ class ImplicitALS(FittedBaseline):
     def __init__(
         self,
         history: CSRMatrix,
-        factors: int = 64,
-        regularization: float = 0.01,
-        alpha: float = 1.0,
+        factors: int = 32,
+        regularization: float = 0.04,
+        alpha: float = 3.2,
         iterations: int = 15,
     ) -> None:
         super().__init__()

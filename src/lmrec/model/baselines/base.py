@@ -3,7 +3,7 @@
 Classic recommenders (popularity, ItemKNN, EASE, ALS, rating biases) are what a language model must beat, so they
 run inside lmrec on the identical split, evaluator and run folder. A baseline is an `nn.Module` whose state lives in
 buffers (so a checkpoint holds the fitted model and `lmrec-eval` re-tests it), fitted once by `fit()` from the
-data-derived constructor arguments it names (`history`, `train_interactions`, ...: `lmrec.model.inputs`).
+data-derived constructor arguments it names (`history`, `train_interactions`, ...: `lmrec.config.arguments`).
 A new baseline is one class here plus one `conf/model/<name>.yaml` with a `baseline:` node.
 """
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import torch
 
+from lmrec.config.arguments import BuildFacts, provides
 from lmrec.errors import ConfigError
 from lmrec.model.baselines.base import FittedBaseline
-from lmrec.model.inputs import BuildContext, model_input
 
 
-@model_input("train_interactions")
-def _train_interactions(context: BuildContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@provides("train_interactions")
+def _train_interactions(facts: BuildFacts) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(user index, item index, rating) of every training interaction."""
-    return context.datamodule.splits.tensors("train")
+    return facts.datamodule.splits.tensors("train")
 
 
 class RatingBiases(FittedBaseline):

@@ -5,21 +5,26 @@ B = −P / diag(P) with a zero diagonal; a user's scores are X_u B.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
+from lmrec.config.schema import Number, Option, check_values
 from lmrec.data.sparse import CSRMatrix
-from lmrec.errors import ConfigError
 from lmrec.model.baselines.base import FittedBaseline, scipy_matrix, sparse_rows
 
 
 class EASE(FittedBaseline):
     """Dense [items, items] weights: memory grows with the catalogue squared (20k items: 1.6 GB in float32)."""
 
+    config_options: ClassVar[tuple[Option, ...]] = (
+        Option("l2", (Number(0.0, open_low=True),), note="the regularisation strength"),
+    )
+
     def __init__(self, history: CSRMatrix, l2: float = 50.0) -> None:
         super().__init__()
-        if not float(l2) > 0:
-            raise ConfigError(f"model.baseline.l2={l2}; expected a positive regularisation strength")
+        check_values(EASE.config_options, {"l2": l2}, "model.baseline")  # built from Python, not from a config
         self.history = history
         self.l2 = float(l2)
         n = history.shape[1]

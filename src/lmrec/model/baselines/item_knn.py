@@ -17,7 +17,7 @@ from lmrec.model.baselines.base import FittedBaseline, scipy_matrix
 class ItemKNN(FittedBaseline):
     """Neighbour lists are kept as [items, k] index and weight buffers, not a dense [items, items] matrix."""
 
-    def __init__(self, history: CSRMatrix, neighbours: int = 100, shrink: float = 0.0, block: int = 2048) -> None:
+    def __init__(self, history: CSRMatrix, neighbours: int = 100, shrink: float = 35.0, block: int = 2048) -> None:
         super().__init__()
         if isinstance(neighbours, bool) or int(neighbours) < 1:
             raise ConfigError(f"model.baseline.neighbours={neighbours}; expected at least 1")

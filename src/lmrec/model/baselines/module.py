@@ -1,41 +1,46 @@
 """The LightningModule of a fitted baseline: fitted when `fit` starts, then validated, checkpointed, tested and
-logged by the same trainer, callbacks and evaluator as a neural model (`EvaluatedModule`).
+logged by the same trainer, callbacks and task evaluation as a neural model.
 
-The trainer runs one epoch of a single batch that does nothing (`lmrec.model.build.baseline_trainer_options`), so
-Lightning's own loop produces the validation metric, the best checkpoint and the run files; nothing in the
-training script branches on the kind of model beyond that.
+The trainer runs one epoch of a single batch that does nothing (`FittedModelBuilder.trainer_options`), so
+Lightning's own loop produces the validation metric, the best checkpoint and the run files; the entry points do
+not know which kind of model they run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from lmrec.errors import ConfigError
 from lmrec.model.baselines.base import FittedBaseline
-from lmrec.model.evaluation import EvaluatedModule
 from lmrec.tasks.base import Task
 
 
-class BaselineModule(EvaluatedModule):
+class BaselineModule(pl.LightningModule):
     """Wraps a `FittedBaseline` in the `Scorer` protocol the tasks use."""
 
     def __init__(self, baseline: FittedBaseline, task: Task, name: str = "baseline") -> None:
-        super().__init__(task)
+        super().__init__()
+        self.task = task
+        self.metrics = nn.ModuleDict({split: task.make_metrics(split) for split in ("val", "test")})
         rating_link = getattr(task, "logits_of", None)
         if rating_link is not None and not baseline.predicts_ratings:
             raise ConfigError(f"model={name} ranks items and predicts no ratings; use task=ranking")
         self.baseline = baseline
         self._to_logits = rating_link if baseline.predicts_ratings else None
         self.automatic_optimization = False
-        self.strict_loading = True
         # ModelCheckpoint saves only after an optimizer step, so the empty epoch takes one step of a no-op optimizer
         # over a tensor that is not a parameter (nothing of it reaches the state dict or the checkpoint).
         self._step_marker = torch.zeros(0, requires_grad=True)
 
+    # -- fitting: one pass, when fit starts --------------------------------------------------------------------
     def on_fit_start(self) -> None:
         self.baseline.fit()
+        for callback in self.trainer.checkpoint_callbacks:  # the only checkpoint is the best: no `last` copy of it
+            callback.save_last = False
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.optimizers().step()
@@ -43,6 +48,20 @@ class BaselineModule(EvaluatedModule):
     def configure_optimizers(self) -> Any:
         return torch.optim.SGD([self._step_marker], lr=0.0)
 
+    # -- evaluation: the task updates its metrics from this module's scores, as for a neural model ---------------
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.task.update_metrics(self.metrics["val"], self, batch)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.task.update_metrics(self.metrics["test"], self, batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.task.compute_metrics(self.metrics["val"], "val"), prog_bar=True, sync_dist=False)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.task.compute_metrics(self.metrics["test"], "test"), sync_dist=False)
+
+    # -- scoring (the `Scorer` protocol of lmrec.tasks.base) -----------------------------------------------------
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         scores = self.baseline.score_pairs(users, items)
         return self._to_logits(scores) if self._to_logits is not None else scores
@@ -53,15 +72,6 @@ class BaselineModule(EvaluatedModule):
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.score_all_items(users)[:, items]
-
-    def load_trained_weights(self, state: dict[str, torch.Tensor]) -> None:
-        self.load_state_dict(state, strict=True)
-
-    def encoder_weights_sha256(self) -> list[str]:
-        return []
-
-    def trainable_encoders(self) -> tuple:
-        return ()
 
     def parameter_counts(self) -> dict[str, float]:
         """A fitted model has no trained parameters; its fitted state (buffers) is what it costs to keep."""

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lmrec.config.schema import Number, Option, Whole, check_values
 from lmrec.data.sparse import CSRMatrix
 from lmrec.errors import ConfigError
 from lmrec.model.baselines.ease import EASE
@@ -27,6 +28,12 @@ from lmrec.model.baselines.ease import EASE
 
 class TextEASE(EASE):
     """EASE whose Gram adds w·EEᵀ from the frozen item text vectors; the fitted state is the same [items, items]."""
+
+    config_options = (
+        *EASE.config_options,
+        Option("text_weight", (Number(0.0),), note="0: plain EASE"),
+        Option("permute_text", (Whole(0),), nullable=True, note="a permutation seed; null: the real texts"),
+    )
 
     def __init__(
         self,
@@ -41,8 +48,7 @@ class TextEASE(EASE):
         control for the text's content: the Gram keeps the same spectrum, only which item reads which text is
         lost."""
         super().__init__(history, l2=l2)
-        if not float(text_weight) >= 0:
-            raise ConfigError(f"model.baseline.text_weight={text_weight}; expected 0 or more (0 is plain EASE)")
+        check_values(self.config_options, {"text_weight": text_weight, "permute_text": permute_text}, "model.baseline")
         all_items = getattr(text_source, "all_items", None)
         if all_items is None:
             raise ConfigError("model=ease_text needs frozen item text vectors (model/tuning=frozen)")

@@ -13,13 +13,18 @@ A failed check is a bug, never a user's mistake, so it raises `LeakageError` (an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lmrec.data.filters import FilterStep
 from lmrec.data.splits import TEST, TRAIN, VAL, choose_cold
+
+if TYPE_CHECKING:
+    from lmrec.data.interactions import InteractionSplits
+    from lmrec.data.sparse import CSRMatrix
 
 
 class LeakageError(AssertionError):
@@ -112,4 +117,15 @@ def history_step(before: pd.DataFrame, after: pd.DataFrame, max_history: int) ->
         int(before["user_idx"].nunique() - after["user_idx"].nunique()),
         int(before["item_idx"].nunique() - after["item_idx"].nunique()),
         f"each user's last {max_history} training interactions",
+    )
+
+
+def check_train_history(history: CSRMatrix, splits: InteractionSplits) -> None:
+    """Leakage guard on what a history tower reads: exactly the training pairs, no validation or test pair."""
+    n = splits.num_items
+    train_users, train_items, _ = splits.tensors("train")
+    held = [splits.tensors(s) for s in ("val", "test")]
+    held_keys = pair_keys(torch.cat([h[0] for h in held]).numpy(), torch.cat([h[1] for h in held]).numpy(), n)
+    check_train_inputs(
+        history.crow.numpy(), history.col.numpy(), pair_keys(train_users.numpy(), train_items.numpy(), n), held_keys, n
     )

@@ -1,18 +1,36 @@
-"""The kinds of value a config option accepts, each able to say in words what it accepts.
+"""A component's config schema: the options it reads, the kinds of value each accepts, each able to say in words
+what it accepts.
 
-`lmrec.config.validate` declares every checked option with these; an error message is then built from the same
-declaration that does the check, so the two cannot disagree.
+A component declares its options where it is defined, as a class attribute `config_options` (keys relative to its
+own config node: `RecDataModule.config_options` holds `batch_size`, checked at `data.batch_size`); option groups
+that no class is built from (`model.encoder`, `model.tuning`, the run's top-level keys) are declared by the code
+that reads them. `lmrec.config.validate` collects every declaration a config reaches and checks them all at once;
+an error message is built from the same declaration that does the check, so the two cannot disagree.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-__all__ = ["BOOL", "AnyMapping", "Flag", "Kind", "ListOf", "Matches", "Number", "OneOf", "Option", "Whole"]
+__all__ = [
+    "BOOL",
+    "COUNT",
+    "POSITIVE",
+    "AnyMapping",
+    "Flag",
+    "Kind",
+    "ListOf",
+    "Matches",
+    "Number",
+    "OneOf",
+    "Option",
+    "Whole",
+    "nested",
+]
 
 
 class Kind(Protocol):
@@ -126,6 +144,8 @@ class Flag:
 
 
 BOOL = Flag()
+POSITIVE = Whole(1)
+COUNT = Whole(0)
 
 
 def _within(value: float, low: float | None, high: float | None, open_low: bool, open_high: bool) -> bool:
@@ -144,14 +164,30 @@ def _bounds(low: float | None, high: float | None, open_low: bool, open_high: bo
     return ""
 
 
+_NO_DEFAULT: Any = object()
+
+
 @dataclass(frozen=True)
 class Option:
-    """A config key, the kinds of value it accepts (any one will do), whether null is allowed, and a note."""
+    """A config key, the kinds of value it accepts (any one will do), whether null is allowed, and a note.
+
+    `default` is set only where no constructor holds the option's default (an option group read as a mapping, such
+    as `model.encoder`); a test holds the shipped yaml to it, as it holds each yaml to its constructor's defaults.
+    """
 
     key: str
     kinds: tuple[Kind, ...]
     nullable: bool = False
     note: str = ""
+    default: Any = _NO_DEFAULT
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _NO_DEFAULT
+
+    def under(self, prefix: str) -> Option:
+        """The same option one level down: `batch_size` under `data` is `data.batch_size`."""
+        return replace(self, key=f"{prefix}.{self.key}" if prefix else self.key)
 
     def expected(self) -> str:
         parts = [kind.describe() for kind in self.kinds] + (["null"] if self.nullable else [])
@@ -160,3 +196,31 @@ class Option:
 
     def accepts(self, value: Any) -> bool:
         return (value is None and self.nullable) or any(kind.accepts(value) for kind in self.kinds)
+
+
+def nested(prefix: str, options: Iterable[Option]) -> tuple[Option, ...]:
+    """`options` declared by another component, read here under `prefix` (a builder that reads `encoder.*`)."""
+    return tuple(option.under(prefix) for option in options)
+
+
+def value_problems(options: Iterable[Option], values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """One message per option whose value in `values` (a plain mapping; dotted keys walk into nested mappings) is
+    not of a kind it accepts; absent keys are skipped. For a component built from Python rather than a config."""
+    problems = []
+    for option in options:
+        value: Any = values
+        for part in option.key.split("."):
+            value = value.get(part, _NO_DEFAULT) if isinstance(value, Mapping) else _NO_DEFAULT
+        if value is not _NO_DEFAULT and not option.accepts(value):
+            key = f"{prefix}.{option.key}" if prefix else option.key
+            problems.append(f"{key}={value!r}; expected {option.expected()}")
+    return problems
+
+
+def check_values(options: Iterable[Option], values: Mapping[str, Any], prefix: str = "") -> None:
+    """`value_problems` as one ConfigError listing them all."""
+    from lmrec.errors import ConfigError
+
+    problems = value_problems(options, values, prefix)
+    if problems:
+        raise ConfigError(" | ".join(problems) + (f" ({len(problems)} bad values)" if len(problems) > 1 else ""))

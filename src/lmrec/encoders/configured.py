@@ -1,5 +1,6 @@
-"""Build what a text tower reads its item vectors from, as `model.encoder` and `model.tuning` configure it: a frozen
-table (from the embedding cache, encoded once on a miss) or a trainable encoder with the tuning mode applied."""
+"""The encoder and tuning mode `model.encoder` and `model.tuning` describe, and what a text tower reads its vectors
+from: a frozen table (from the embedding cache, encoded once on a miss) or a trainable encoder with the tuning mode
+applied."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from torch import nn
 
 from lmrec.config.instantiate import instantiate_checked
 from lmrec.encoders.embedding_cache import cached_embeddings
-from lmrec.encoders.options import resolve_dtype
+from lmrec.encoders.options import ENCODER_DEFAULTS, resolve_dtype
 from lmrec.encoders.text_sources import TunedTextEncoder
 from lmrec.encoders.tuning.base import Tuning
 from lmrec.encoders.tuning.modes import FrozenTuning
@@ -24,18 +25,17 @@ if TYPE_CHECKING:
 
 
 def encoder_options(encoder_cfg: DictConfig) -> tuple[dict[str, Any], int]:
-    """(TextEncoder keyword arguments, texts per encoder pass) from `model.encoder`; the one check of its batch size."""
+    """(TextEncoder keyword arguments, texts per encoder pass) from `model.encoder` (checked with the config,
+    `ENCODER_OPTIONS`)."""
     options = OmegaConf.to_container(encoder_cfg, resolve=True)
     options["dtype"] = resolve_dtype(options.get("dtype"))
-    batch_size = options.pop("batch_size", 128)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"model.encoder.batch_size={batch_size!r}; expected a positive number of texts per pass")
+    batch_size = int(options.pop("batch_size", ENCODER_DEFAULTS["batch_size"]))
     return options, batch_size
 
 
-def build_tuning(model_cfg: DictConfig) -> Tuning:
-    """The configured tuning mode (frozen when the model config has none)."""
-    method = model_cfg.get("tuning", {}).get("method") if model_cfg.get("tuning") else None
+def build_tuning(tuning_cfg: DictConfig | None) -> Tuning:
+    """The tuning mode of a `model.tuning` section (frozen when there is none)."""
+    method = tuning_cfg.get("method") if tuning_cfg else None
     if not method:
         return FrozenTuning()
     tuning = instantiate_checked(method, _convert_="all")
