@@ -1,25 +1,34 @@
 """A side-by-side table of a sweep's jobs: quality, trainable parameters, peak memory, time per epoch and per step.
 
-Written by a Hydra callback at the end of a multirun (e.g. `experiment=tuning_comparison`) from the files every
-job leaves behind (metrics.json, run.json, .hydra/config.yaml), so it needs no state shared between jobs and
-works the same with the local, joblib or SLURM launchers.
+One Hydra callback (`ComparisonTable`, registered in conf/hydra/default.yaml) serves every experiment that wants
+a table; the experiment asks for one with a top-level `comparison` node in its config:
+
+    comparison: {label: model.name, name: baselines}                       # baselines.csv / baselines.md
+    comparison: {label: model.encoder.name_or_path, kind: encoder_scale}   # + encoder size, encoding cost, plot
+
+`label` is the config key whose value tells the jobs apart, `name` the file name (default: the kind), `kind` the
+table's columns (`KINDS`). Without the node the callback does nothing, so a plain multirun writes no table. The
+table is built from the files every job leaves behind (`lmrec.sweeps.run_table`), so it needs no state shared
+between jobs and works the same with the local, joblib or SLURM launchers.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lmrec.atomic import atomic_path
-from lmrec.runs.folder import CONFIG_FILE, read_config, read_job_status, read_metrics, read_run_info, saved_config
+from lmrec.errors import ConfigError
 from lmrec.runtime.distributed import process_rank
+from lmrec.sweeps import encoder_scale
+from lmrec.sweeps.run_table import Run, first_config_value, sweep_runs, to_csv, to_markdown, write_table
 
 log = logging.getLogger(__name__)
 
@@ -36,74 +45,65 @@ COLUMNS = (
     "optimizer_steps",
     "seconds_per_step",
 )
+#: Columns read from run.json: column -> dotted path in the file.
+FACTS = {
+    "trainable": "params.trainable",
+    "trainable_pct": "params.trainable_pct",
+    "peak_memory_mb": "peak_memory_mb",
+    "seconds_per_epoch": "seconds_per_epoch",
+    "optimizer_steps": "optimizer_steps",
+    "seconds_per_step": "seconds_per_step",
+}
 
 
-def job_row(job_dir: Path, label_key: str, status: str | None = None) -> dict[str, Any]:
-    """One table row from a job folder; a job without results is listed with its status, not skipped."""
-    config = read_config(job_dir) or OmegaConf.create()
-    label = OmegaConf.select(config, label_key, default=None)
-    if status is None:  # the row the sweep summary callback wrote when the job ended
-        status = (read_job_status(job_dir) or {}).get("status", "")
-    row: dict[str, Any] = {"job": job_dir.name, "label": label, "status": status.lower() or "running"}
-    metrics, info = read_metrics(job_dir), read_run_info(job_dir)
-    if metrics is None or info is None:
-        if row["status"] == "completed":
-            row["status"] = "completed (no metrics)"
-        return row
-    metric = "test/" + str(info.get("monitor", "")).removeprefix("val/")
-    params = info.get("params", {})
-    row.update(
-        status="completed",
-        metric=metric,
-        value=metrics.get(metric),
-        trainable=params.get("trainable"),
-        trainable_pct=params.get("trainable_pct"),
-        peak_memory_mb=info.get("peak_memory_mb"),
-        seconds_per_epoch=info.get("seconds_per_epoch"),
-        optimizer_steps=info.get("optimizer_steps"),
-        seconds_per_step=info.get("seconds_per_step"),
-    )
+@dataclass(frozen=True)
+class TableKind:
+    """What one kind of table shows: its columns, the run.json facts they need, the label key it lists jobs by
+    when the experiment names none, and an optional plot of its rows."""
+
+    columns: tuple[str, ...]
+    facts: dict[str, str] = field(default_factory=dict)
+    label: str = "model.tuning.name"
+    plot: Callable[[list[dict[str, Any]], Path], Path | None] | None = None
+
+
+KINDS = {
+    "comparison": TableKind(COLUMNS, FACTS),
+    "encoder_scale": TableKind(
+        encoder_scale.COLUMNS, {**FACTS, **encoder_scale.FACTS}, "model.encoder.name_or_path", encoder_scale.plot_scale
+    ),
+}
+#: The keys a `comparison` node may hold.
+REQUEST_KEYS = ("label", "name", "kind")
+
+
+def comparison_row(run: Run, label_key: str, facts: dict[str, str] = FACTS) -> dict[str, Any]:
+    """One table row; a job without results is listed with its status, not skipped."""
+    row: dict[str, Any] = {"job": run.name, "label": run.config_value(label_key), "status": run.outcome.lower()}
+    row.update({column: run.fact(path) for column, path in facts.items()})
+    if run.finished:
+        metric = "test/" + str(run.fact("monitor") or "").removeprefix("val/")
+        row.update(metric=metric, value=(run.metrics or {}).get(metric))
     return row
 
 
-def comparison_rows(sweep_dir: Path, label_key: str, known: dict[Path, str] | None = None) -> list[dict[str, Any]]:
+def comparison_rows(
+    sweep_dir: Path, label_key: str, known: dict[Path, str] | None = None, facts: dict[str, str] = FACTS
+) -> list[dict[str, Any]]:
     """Rows for every job folder of the sweep; `known` gives statuses the caller already has (job dir -> status)."""
-    known = {d.resolve(): s for d, s in (known or {}).items()}
-    jobs = [d for d in Path(sweep_dir).iterdir() if d.is_dir() and (d / ".hydra").is_dir()]
-    jobs.sort(key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
-    return [job_row(d, label_key, known.get(d.resolve())) for d in jobs]
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return "" if value is None else str(value)
+    return [comparison_row(run, label_key, facts) for run in sweep_runs(sweep_dir, known)]
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    """The table as the sweep's console shows it and `<name>.md` holds it."""
+    return to_markdown(rows, columns)
 
 
 def write_comparison(
     sweep_dir: Path, rows: list[dict[str, Any]], name: str, columns: tuple[str, ...] = COLUMNS
 ) -> tuple[Path, Path]:
     """`<name>.csv` and `<name>.md` in the sweep folder, each written whole or not at all."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    csv_path, md_path = Path(sweep_dir) / f"{name}.csv", Path(sweep_dir) / f"{name}.md"
-    with atomic_path(csv_path) as tmp:
-        tmp.write_text(buffer.getvalue())
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(markdown_table(rows, columns))
-    return csv_path, md_path
+    return write_table(sweep_dir, name, to_csv(rows, columns), markdown_table(rows, columns))
 
 
 def log_to_wandb(
@@ -137,41 +137,75 @@ def log_to_wandb(
 
 def wandb_group_of(sweep_dir: Path) -> str:
     """The W&B group the jobs used, so the table lands beside their runs; the sweep folder name otherwise."""
-    for config_file in sorted(Path(sweep_dir).glob(f"*/{CONFIG_FILE}")):
-        try:
-            group = OmegaConf.select(saved_config(config_file.parents[1]), "logger.wandb.group", default=None)
-        except Exception:  # an unresolvable interpolation (e.g. hydra:) outside the job: fall back
-            group = None
-        if group:
-            return str(group)
-    return sweep_dir.name
+    group = first_config_value(sweep_runs(sweep_dir), "logger.wandb.group")
+    return str(group) if group else Path(sweep_dir).name
+
+
+@dataclass(frozen=True)
+class TableRequest:
+    """The table an experiment's `comparison` node asks for."""
+
+    label: str
+    name: str
+    kind: TableKind
+
+
+def requested_table(config: DictConfig) -> TableRequest | None:
+    """The table the config's `comparison` node asks for, or None when it has none (or `comparison: null`)."""
+    node = OmegaConf.select(config, "comparison", default=None)
+    if node is None:
+        return None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"comparison={node!r}; expected a mapping with keys {', '.join(REQUEST_KEYS)}")
+    unknown = sorted(str(key) for key in node if key not in REQUEST_KEYS)
+    if unknown:
+        raise ConfigError(f"comparison.{unknown[0]}: not an option of the comparison table ({', '.join(REQUEST_KEYS)})")
+    kind = str(node.get("kind") or "comparison")
+    if kind not in KINDS:
+        raise ConfigError(f"comparison.kind={kind!r}; expected one of {', '.join(KINDS)}")
+    return TableRequest(str(node.get("label") or KINDS[kind].label), str(node.get("name") or kind), KINDS[kind])
+
+
+def write_requested(
+    request: TableRequest, sweep_dir: Path, known: dict[Path, str] | None = None
+) -> tuple[list[dict[str, Any]], Path, Path | None]:
+    """Rows, the CSV path and the plot (None if the kind draws none, or had nothing to draw), all written."""
+    kind = request.kind
+    rows = comparison_rows(sweep_dir, request.label, known, kind.facts)
+    csv_path, _ = write_comparison(sweep_dir, rows, request.name, kind.columns)
+    plot = kind.plot(rows, Path(sweep_dir) / f"{request.name}.png") if kind.plot else None
+    return rows, csv_path, plot
 
 
 class ComparisonTable(Callback):
-    """Hydra callback: after the last job, tabulate the sweep (label = the config value that varies)."""
+    """Hydra callback: after every job and after the last, tabulate the sweep its `comparison` node asks for."""
 
-    def __init__(
-        self, label: str = "model.tuning.name", name: str = "comparison", wandb_project: str | None = "lmrec"
-    ) -> None:
-        self.label = label
-        self.name = name
+    def __init__(self, wandb_project: str | None = "lmrec") -> None:
         self.wandb_project = wandb_project
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        requested_table(config)  # a mistyped node fails before the first job, not after the last
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         # Rebuilt after every job: a sweep with a failed job never reaches on_multirun_end, and a killed one
         # keeps the rows of the jobs that finished.
-        if process_rank() == 0:
-            sweep_dir = Path(config.hydra.sweep.dir)
+        if config.hydra.mode != RunMode.MULTIRUN or process_rank() != 0:
+            return
+        if (request := requested_table(config)) is not None:
             this_job = {Path(str(config.hydra.runtime.output_dir)): job_return.status.name}
-            write_comparison(sweep_dir, comparison_rows(sweep_dir, self.label, this_job), self.name)
+            write_requested(request, Path(str(config.hydra.sweep.dir)), this_job)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        rows = comparison_rows(sweep_dir, self.label)
-        csv_path, md_path = write_comparison(sweep_dir, rows, self.name)
-        print(f"{self.name} ({len(rows)} jobs), also in {csv_path}:\n{markdown_table(rows)}")
+        if (request := requested_table(config)) is None:
+            return
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        rows, csv_path, plot = write_requested(request, sweep_dir)
+        columns = request.kind.columns
+        print(f"{request.name} ({len(rows)} jobs), also in {csv_path}:\n{markdown_table(rows, columns)}")
         if self.wandb_project:
             try:
-                log_to_wandb(rows, self.name, self.wandb_project, wandb_group_of(sweep_dir), sweep_dir)
+                images = {f"{request.name}_plot": plot} if plot else None
+                group = wandb_group_of(sweep_dir)
+                log_to_wandb(rows, request.name, self.wandb_project, group, sweep_dir, columns, images)
             except Exception as err:  # the table on disk is the result; a W&B hiccup must not hide it
-                log.warning("could not log %s to W&B: %s", self.name, err)
+                log.warning("could not log %s to W&B: %s", request.name, err)

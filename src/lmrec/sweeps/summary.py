@@ -13,11 +13,8 @@ Why it is built the way it is:
 
 from __future__ import annotations
 
-import csv
 import fcntl
-import io
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -26,30 +23,27 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lmrec.atomic import atomic_path
 from lmrec.config.secrets import redact_override, redact_text
-from lmrec.runs.folder import EVAL_METRICS_FILE, JOB_STATUS_FILE, METRICS_FILE, read_job_status, read_metrics
+from lmrec.runs.folder import EVAL_METRICS_FILE, METRICS_FILE
 from lmrec.runs.records import write_job_status
 from lmrec.runtime.distributed import process_rank
+from lmrec.sweeps import run_table
 
 log = logging.getLogger(__name__)
 
+#: lmrec-train writes the first, lmrec-eval (`lmrec-eval -m run=a,b`) the second.
 METRICS_FILES = (METRICS_FILE, EVAL_METRICS_FILE)
 
 
 def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
-    """What the summary shows of one job, from Hydra's JobReturn and the metrics.json the job wrote."""
+    """What the summary shows of one job, from Hydra's JobReturn and the metrics file the job wrote."""
     hydra = job_return.hydra_cfg.hydra
     output_dir = Path(str(hydra.runtime.output_dir))
     error = None
     if job_return.status == JobStatus.FAILED:
         exc = job_return._return_value  # the exception; `return_value` would re-raise it
         error = redact_text(f"{type(exc).__name__}: {exc}")
-    metrics = {}
-    for name in METRICS_FILES:  # lmrec-train writes the first, lmrec-eval (`lmrec-eval -m run=a,b`) the second
-        if (found := read_metrics(output_dir, name)) is not None:
-            metrics = {k: v for k, v in found.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-            break
+    metrics = run_table.read_run_metrics(output_dir, METRICS_FILES) or {}
     try:
         shown_dir = str(output_dir.resolve().relative_to(sweep_dir.resolve()))
     except ValueError:
@@ -59,36 +53,30 @@ def job_record(job_return: JobReturn, sweep_dir: Path) -> dict[str, Any]:
         "overrides": [redact_override(o) for o in job_return.overrides or []],  # summaries are shared files
         "status": job_return.status.name,
         "error": error,
-        "metrics": metrics,
+        "metrics": {k: v for k, v in metrics.items() if run_table.is_number(v)},
         "output_dir": shown_dir,
     }
 
 
-def read_records(sweep_dir: Path) -> list[dict[str, Any]]:
-    records = [read_job_status(path.parent) for path in sweep_dir.rglob(JOB_STATUS_FILE)]
-    return sorted(records, key=lambda r: r["job"])
-
-
 def metric_columns(records: list[dict[str, Any]]) -> list[str]:
-    """Test metrics first, then the best validation value; in a stable order."""
-    names = {name for r in records for name in r["metrics"]}
-    natural = [[int(p) if p.isdigit() else p for p in re.split(r"(\d+)", n)] for n in names]  # @5 before @10
-    return [n for _, n in sorted(zip(natural, names, strict=True), key=lambda x: (not x[1].startswith("test/"), x[0]))]
+    """Every metric any job wrote, so jobs of different tasks or a failed job still line up in one table."""
+    return run_table.metric_columns(name for r in records for name in r["metrics"])
 
 
 def to_csv(records: list[dict[str, Any]]) -> str:
-    metrics = metric_columns(records)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["job", "overrides", "status", "error", *metrics, "output_dir"])
-    for r in records:
-        values = [r["metrics"].get(m, "") for m in metrics]
-        writer.writerow([r["job"], " ".join(r["overrides"]), r["status"], r["error"] or "", *values, r["output_dir"]])
-    return out.getvalue()
-
-
-def _cell(text: Any) -> str:
-    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|")
+    """Every job's row with full-precision metrics."""
+    rows = [
+        {
+            **r["metrics"],
+            "job": r["job"],
+            "overrides": " ".join(r["overrides"]),
+            "status": r["status"],
+            "error": r["error"] or "",
+            "output_dir": r["output_dir"],
+        }
+        for r in records
+    ]
+    return run_table.to_csv(rows, ["job", "overrides", "status", "error", *metric_columns(records), "output_dir"])
 
 
 def to_markdown(records: list[dict[str, Any]], title: str) -> str:
@@ -99,13 +87,14 @@ def to_markdown(records: list[dict[str, Any]], title: str) -> str:
     lines = [f"# Sweep {title}", "", f"{len(records)} jobs: {len(records) - failed} completed, {failed} failed."]
     if shared:
         lines += ["", "Overrides of every job: " + " ".join(f"`{o}`" for o in sorted(shared))]
-    lines += ["", "| " + " | ".join(["job", "overrides", "status", *metrics, "output dir"]) + " |"]
-    lines.append("|" + "---|" * (4 + len(metrics)))
+    rows = []
     for r in records:
-        own = " ".join(o for o in r["overrides"] if o not in shared)
         status = r["status"] if not r["error"] else f"{r['status']}: {r['error']}"
-        values = [f"{r['metrics'][m]:.4f}" if isinstance(r["metrics"].get(m), float) else "" for m in metrics]
-        lines.append("| " + " | ".join(_cell(c) for c in [r["job"], own, status, *values, r["output_dir"]]) + " |")
+        own = " ".join(o for o in r["overrides"] if o not in shared)
+        values = {m: f"{r['metrics'][m]:.4f}" if isinstance(r["metrics"].get(m), float) else "" for m in metrics}
+        rows.append({**values, "job": str(r["job"]), "overrides": own, "status": status, "output_dir": r["output_dir"]})
+    columns = ["job", "overrides", "status", *metrics, "output_dir"]
+    lines += ["", run_table.to_markdown(rows, columns, titles={"output_dir": "output dir"}, fmt=str).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -114,11 +103,8 @@ def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
     sweep_dir.mkdir(parents=True, exist_ok=True)
     with open(sweep_dir / ".summary.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        records = read_records(sweep_dir)
-        with atomic_path(sweep_dir / "summary.csv") as tmp:
-            tmp.write_text(to_csv(records))
-        with atomic_path(sweep_dir / "summary.md") as tmp:
-            tmp.write_text(to_markdown(records, sweep_dir.name))
+        records = run_table.status_records(sweep_dir)
+        run_table.write_table(sweep_dir, "summary", to_csv(records), to_markdown(records, sweep_dir.name))
     return records
 
 
