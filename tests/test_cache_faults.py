@@ -20,7 +20,7 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders import embedding_cache
 from lmrec.encoders.embedding_cache import embedding_key, load_or_encode
 from lmrec.encoders.layer_cache import LAYER_CACHE, cached_bottom_states
-from lmrec.encoders.partial_parts import PartialEncoding
+from lmrec.encoders.resumable_encoding import PartialEncoding
 from tests.data.test_protocols import TableSource, random_tables
 
 FLIPS = 20

@@ -29,7 +29,7 @@ def test_full_bundled_data_statistics(bundled_data, tmp_path):
 
 
 def test_ranking_batches_mask_seen_items_and_never_sample_positives(bundled_data, tmp_path):
-    module = _module(bundled_data, tmp_path, RankingTask(num_negatives=50), batch_size=4096)
+    module = _module(bundled_data, tmp_path, RankingTask(loss="bpr", num_negatives=50), batch_size=4096)
     module.prepare()
     train = module.splits.matrix("train")
     train_pairs = set(zip(*[t.tolist() for t in _pairs(train)], strict=True))

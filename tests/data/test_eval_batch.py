@@ -15,8 +15,6 @@ def test_users_per_batch_follows_the_budget():
     # Two workers prefetch 4 batches, each with its own pair of dense rows: 4 + 2 * 5 = 14 bytes per item.
     assert users_per_eval_batch(1000, 1, num_workers=2) == 2**20 // 14_000
     assert users_per_eval_batch(10**9, 1) == 1  # never below one user
-    with pytest.raises(ConfigError, match="eval_memory_mb"):
-        users_per_eval_batch(1000, 0)
 
 
 def test_auto_eval_batches_fit_the_budget(tmp_path, bundled_data):

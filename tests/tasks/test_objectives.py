@@ -41,7 +41,7 @@ TABLE = torch.tensor([[0.5, -1.0, 2.0, 0.3, 1.2], [1.5, 0.2, -0.7, 0.9, -0.4], [
 
 
 def _task_with_log_q(log_q: list[float], **options) -> RankingTask:
-    task = RankingTask(loss="softmax", **options)
+    task = RankingTask(**{"loss": "softmax", "temperature": 1.0, **options})
     task.log_q = torch.tensor(log_q)
     return task
 
@@ -92,7 +92,8 @@ def test_in_batch_softmax_uses_distinct_batch_items_and_keeps_own_positive_out_o
         logits = [TABLE[user, c].item() - log_q[c] for c in candidates]
         rows.append(_cross_entropy(logits, candidates.index(item)))
     assert loss.item() == pytest.approx(sum(rows) / 3, abs=1e-6)
-    no_logq = RankingTask(loss="softmax", negatives="in_batch", logq=False).training_loss(_TableScorer(TABLE), batch)
+    no_logq = RankingTask(loss="softmax", negatives="in_batch", logq=False, temperature=1.0)
+    no_logq = no_logq.training_loss(_TableScorer(TABLE), batch)
     plain = [
         _cross_entropy([TABLE[u, c].item() for c in candidates], candidates.index(i))
         for u, i in [(0, 4), (1, 0), (2, 4)]
@@ -134,7 +135,7 @@ def test_training_datasets_follow_the_negatives_and_the_popularity_distribution(
     assert type(in_batch) is PositivePairs and set(in_batch.__getitems__([0, 1])) == {"users", "items"}
     users, items, _ = splits.tensors("train")
     counts = torch.bincount(items, minlength=splits.num_items).double()
-    task = RankingTask(sampler="popularity", popularity_exponent=0.5, num_negatives=3)
+    task = RankingTask(loss="bpr", sampler="popularity", popularity_exponent=0.5, num_negatives=3)
     dataset = task.train_dataset(splits)
     assert isinstance(dataset, PopularityNegativeBatches)
     expected = counts.sqrt() / counts.sqrt().sum()

@@ -98,7 +98,7 @@ def test_each_task_builds_its_own_batches_from_the_splits():
     train = rating.train_dataset(splits)
     assert isinstance(train, InteractionBatches) and train.__getitems__([0, 1, 2])["items"].tolist() == [0, 1, 2]
     assert rating.eval_dataset(splits, "test").__getitems__([0, 1])["ratings"].tolist() == [1.0, 4.5]
-    ranking = RankingTask(num_negatives=3)
+    ranking = RankingTask(loss="bpr", num_negatives=3)
     sampled = ranking.train_dataset(splits)
     assert isinstance(sampled, NegativeSampledBatches) and sampled.num_negatives == 3
     test = ranking.eval_dataset(splits, "test")

@@ -4,8 +4,10 @@ what it accepts.
 A component declares its options where it is defined, as a class attribute `config_options` (keys relative to its
 own config node: `RecDataModule.config_options` holds `batch_size`, checked at `data.batch_size`); option groups
 that no class is built from (`model.encoder`, `model.tuning`, the run's top-level keys) are declared by the code
-that reads them. `lmrec.config.validate` collects every declaration a config reaches and checks them all at once;
-an error message is built from the same declaration that does the check, so the two cannot disagree.
+that reads them. `lmrec.config.validate` collects every declaration a config reaches and checks them all at once,
+before anything is built; a component built from Python rather than a config checks its arguments against the same
+declaration (`check_values`). One rule, one declaration, whichever way the values arrive; an error message is built
+from the same declaration that does the check, so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ class ListOf:
 
     item: Kind
 
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, list) and bool(value) and all(self.item.accepts(v) for v in value)
+    def accepts(self, value: Any) -> bool:  # a tuple too: a component built from Python may take one
+        return isinstance(value, list | tuple) and bool(value) and all(self.item.accepts(v) for v in value)
 
     def describe(self) -> str:
         return f"a non-empty list, each {self.item.describe()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lmrec.config.arguments import BuildFacts, provides
+from lmrec.config.schema import check_values
 from lmrec.data.batches import identity_collate
 from lmrec.data.card import make_card
 from lmrec.data.interactions import SPLITS, InteractionSplits
@@ -77,6 +79,11 @@ class RecDataModule(pl.LightningDataModule):
         text, split = option_group(TextOptions, text, "text"), option_group(SplitOptions, split, "split")
         implicit = option_group(ImplicitOptions, implicit, "implicit")
         kcore, filters = option_group(KCoreOptions, kcore, "kcore"), option_group(FilterOptions, filters, "filters")
+        given = {"batch_size": batch_size, "eval_batch_size": eval_batch_size, "eval_memory_mb": eval_memory_mb,
+                 "num_workers": num_workers, "seed": seed, "drop_invalid": drop_invalid, "max_users": max_users,
+                 "verify_checksums": verify_checksums, **{name: asdict(group) for name, group in
+                 (("implicit", implicit), ("kcore", kcore), ("filters", filters), ("split", split))}}  # fmt: skip
+        check_values(DATA_OPTIONS, given, "data")  # built from Python: the declaration a config is checked against
         self.source = source
         self.task = task
         self.cache_dir = Path(cache_dir) if cache_dir else None

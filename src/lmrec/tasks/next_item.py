@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from lmrec.config.schema import POSITIVE, OneOf, Option
+from lmrec.config.schema import POSITIVE, OneOf, Option, check_values
 from lmrec.data.batches import NegativeSampledBatches, RankingEvalBatches
 from lmrec.data.interactions import InteractionSplits
 from lmrec.data.sequences import UserSequences, sequences_of, training_windows
@@ -143,6 +143,7 @@ class NextItemTask(RankingTask):
         temperature: float = 1.0,
         **ranking: Any,
     ) -> None:
+        check_values(self.config_options, {"max_length": max_length, "train_windows": train_windows}, "task")
         super().__init__(
             loss=loss, negatives=negatives, num_negatives=num_negatives, temperature=temperature, **ranking
         )

@@ -30,7 +30,7 @@ import torchmetrics
 from torch import nn
 from torch.utils.data import Dataset
 
-from lmrec.config.schema import POSITIVE, ListOf, Number, OneOf, Option, Whole
+from lmrec.config.schema import POSITIVE, ListOf, Number, OneOf, Option, Whole, check_values
 from lmrec.data.batches import NegativeSampledBatches, PopularityNegativeBatches, PositivePairs, RankingEvalBatches
 from lmrec.data.interactions import SPLITS, InteractionSplits
 from lmrec.data.sparse import CSRMatrix
@@ -83,6 +83,9 @@ class RankingTask(Task):
         auc: Sequence[str] = ("val", "test"),
     ) -> None:
         super().__init__()
+        options = {"loss": loss, "negatives": negatives, "sampler": sampler, "ks": ks, "num_negatives": num_negatives,
+                   "temperature": temperature, "popularity_exponent": popularity_exponent, "seed": seed}  # fmt: skip
+        check_values(RankingTask.config_options, options, "task")  # built from Python: the same declaration
         self.loss = loss
         if negatives is None:  # the objective's natural negatives: the batch's for softmax, sampled ones otherwise
             negatives = "in_batch" if self.loss == "softmax" else "sampled"

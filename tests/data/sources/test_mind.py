@@ -127,7 +127,7 @@ def test_a_repeated_click_follows_the_duplicates_policy(tmp_path: Path) -> None:
     dev = [*BEHAVIORS_DEV, ["3", "U2", "11/16/2019 11:00:00 PM", "", "N4-1 N1-0"]]  # U2 clicked N4 in train too
     root = write_mind(tmp_path, behaviors_dev=dev)
     with pytest.raises(DataValidationError) as err:
-        MIND(root, history=False).read()
+        MIND(root, history=False, duplicates="error").read()
     assert err.value.path == root / "MINDsmall_dev" / "behaviors.tsv" and err.value.line == 3
     assert err.value.column == "impressions" and "line 2 of MINDsmall_train/behaviors.tsv" in err.value.message
     tables = MIND(root, history=False, val_from="dev", duplicates="first").read()
