@@ -5,13 +5,15 @@
 #   bash scripts/gpu_checks.sh run [DIR]      # on the GPU machine, with .gpu-bundle/ copied beside the checkout
 #
 # `run` installs the bundled wheels into a private folder (nothing of the machine's own Python is changed; its
-# torch, transformers, peft and lightning are used), then, within about 10 minutes on one H100/H200:
-#   1. scripts/bench_llm_gpu.py: a 494M-parameter decoder (Qwen2.5-0.5B's shape, random weights) encoding the
-#      bundled catalogue in bf16 through lmrec and through a plain transformers loop, the same in 4-bit NF4
-#      (bitsandbytes), and LoRA / QLoRA training-step times (docs/llm_encoders.md);
-#   2. scripts/bench_sasrec.py --gpu --jobs 3: lmrec's SASRec against RecBole 1.2.1's on one temporal
-#      leave-one-out split, seeds 0-2 to convergence (docs/sequential.md).
-# JSON results and logs go to DIR (default docs/results).
+# torch, transformers, peft and lightning are used), then, within about 10 minutes on one H100/H200, runs two
+# registered benchmarks (`lmrec-bench list`; docs/benchmarks.md §12 and §14):
+#   1. llm_gpu: a 494M-parameter decoder (Qwen2.5-0.5B's shape, random weights) encoding the bundled catalogue in
+#      bf16 through lmrec and through a plain transformers loop, the same in 4-bit NF4 (bitsandbytes), and LoRA /
+#      QLoRA training-step times (docs/llm_encoders.md);
+#   2. sasrec --gpu --jobs 3: lmrec's SASRec against RecBole 1.2.1's on one temporal leave-one-out split, seeds
+#      0-2 to convergence (docs/sequential_results.md).
+# Their records (llm_gpu.json, sasrec.json: figures, command, commit, machine, load) and logs go to DIR (default
+# docs/results); `lmrec-bench tables` then puts them into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=.gpu-bundle
@@ -27,7 +29,8 @@ prepare() {
   # antlr4-python3-runtime 4.9.3 (omegaconf's parser) is published as a source archive only: build its wheel;
   # then lmrec itself, with its configs and bundled data.
   python3 -m pip wheel --no-deps -w "$BUNDLE/wheels" antlr4-python3-runtime==4.9.3 .
-  python3 scripts/bench_llm_gpu.py --save-tokenizer "$BUNDLE/tokenizer"
+  python3 -c "import sys; from lmrec.bench.decoders import save_packaged_tokenizer as save; save(sys.argv[1])" \
+    "$BUNDLE/tokenizer"
   du -sh "$BUNDLE"
 }
 
@@ -38,10 +41,10 @@ run() {
     "$BUNDLE"/wheels/*.whl
   export PYTHONPATH=/tmp/lmrec-site HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-  timeout 240 python3 scripts/bench_llm_gpu.py --tokenizer "$BUNDLE/tokenizer" --json "$out/llm_gpu.json" \
-    2>&1 | tee "$out/llm_gpu.log" || echo "bench_llm_gpu.py failed or timed out (see $out/llm_gpu.log)"
-  timeout 330 python3 scripts/bench_sasrec.py --gpu --jobs 3 --seeds 0 1 2 --json "$out/sasrec.json" \
-    2>&1 | tee "$out/sasrec.log" || echo "bench_sasrec.py failed or timed out (see $out/sasrec.log)"
+  timeout 240 python3 -m lmrec.bench.cli run llm_gpu --tokenizer "$BUNDLE/tokenizer" --out "$out" \
+    2>&1 | tee "$out/llm_gpu.log" || echo "llm_gpu failed or timed out (see $out/llm_gpu.log)"
+  timeout 330 python3 -m lmrec.bench.cli run sasrec --gpu --jobs 3 --seeds 0 1 2 --out "$out" \
+    2>&1 | tee "$out/sasrec.log" || echo "sasrec failed or timed out (see $out/sasrec.log)"
 }
 
 case "${1:-}" in

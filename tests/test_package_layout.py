@@ -118,6 +118,7 @@ LAYERS = [
     ("lmrec.runs",),
     ("lmrec.sweeps",),
     ("lmrec.cli",),
+    ("lmrec.bench",),
 ]
 #: The one documented exception: the resolvers the configs use are defined where their subject lives.
 RESOLVERS = "lmrec.config.resolvers"

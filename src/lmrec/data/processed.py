@@ -4,7 +4,7 @@ Parsing, validating, building texts and splitting take a few seconds; a sweep ru
 identical inputs. The cache key hashes the input files' digests, the source's identity and options, and every
 processing option, so a change to any of them builds a fresh entry, and a second run with the same inputs reads
 Parquet instead. We use pyarrow's Parquet directly rather than HF `datasets`' Arrow storage, measured
-(`scripts/bench_cache_format.py`, docs/benchmarks.md §11): on 20M interactions a checked cache hit is 2.0x slower
+(`lmrec-bench run cache_format`, docs/benchmarks.md): on 20M interactions a checked cache hit is 2.0x slower
 through `datasets` (the run needs pandas frames, and `to_pandas` copies out of the memory map), the write 6.6x
 slower at 4x the peak memory, the entry 3.2x larger on disk; and `datasets`' fingerprinting would not see our
 config anyway.

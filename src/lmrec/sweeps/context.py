@@ -109,7 +109,7 @@ def job_threads(requested: int | None) -> tuple[int | None, str]:
     Why half: torch's default (one thread per core, OpenMP threads that spin while they wait) collapses beside a
     busy neighbour, because every parallel region waits for its slowest thread. On 2 cores, one ranking epoch took
     1.6-1.8 s idle and 7.8-8.5 s (4.4-5.3x) beside a CPU-bound neighbour with torch's 2 threads, against 1.6-2.1 s
-    idle and 2.6-3.5 s busy with 1 thread (docs/benchmarks.md section 10, scripts/bench_threads.py). Two jobs
+    idle and 2.6-3.5 s busy with 1 thread (docs/benchmarks.md, `lmrec-bench run threads`). Two jobs
     each using every core are far slower than two jobs sharing them.
     """
     if requested is not None:
