@@ -18,12 +18,15 @@ import hashlib
 import json
 import logging
 import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from lmrec.atomic import atomic_path, remove_stale_temps
+from lmrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +99,31 @@ def seal_file(path: Path) -> None:
     write_manifest(sidecar(path), [path])
 
 
+class _AnnouncedLock(FileLock):
+    """A FileLock that says so when it has to wait: a job blocked on another job's cache build would otherwise
+    sit silent for minutes."""
+
+    def acquire(self, timeout: float | None = None, poll_interval: float = 0.05, **kwargs: Any) -> Any:
+        try:
+            return super().acquire(timeout=0, poll_interval=poll_interval)
+        except Timeout:
+            log.info("waiting for %s: another job holds %s while it builds or checks that entry", self._entry, self)
+        return super().acquire(timeout=timeout, poll_interval=poll_interval, **kwargs)
+
+    def __str__(self) -> str:
+        return str(self.lock_file)
+
+
 def entry_lock(entry: Path) -> FileLock:
     """The lock one job holds while it checks, reads or builds `entry`: a second job building the same entry
-    waits, then reads what the first one wrote. The lock file is hidden (`.<entry>.lock`) and stays: removing it
-    while another job waits on it would let a third job take a different lock on a new file of the same name."""
+    waits (and says so), then reads what the first one wrote. The lock file is hidden (`.<entry>.lock`) and stays:
+    removing it while another job waits on it would let a third job take a different lock on a new file of the same
+    name."""
     entry = Path(entry)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(entry.parent / f".{entry.name}.lock"))
+    lock = _AnnouncedLock(str(entry.parent / f".{entry.name}.lock"))
+    lock._entry = entry
+    return lock
 
 
 def verified_entry(entry: Path, what: str, single_file: bool = False) -> bool:
@@ -132,3 +153,26 @@ def remove_entry(entry: Path, single_file: bool = False) -> None:
         sidecar(entry).unlink(missing_ok=True)
     else:
         shutil.rmtree(entry, ignore_errors=True)
+
+
+def check_cache_dir(path: str | Path | None, key: str = "paths.cache_dir") -> None:
+    """Refuse, before any logger starts or file is read, a cache folder lmrec cannot write: a file in its place,
+    a read-only or permission-denied folder (or, for one not made yet, the folder it would be made in). Found now,
+    it is one line naming the folder; found while the first entry is written, it would be a traceback after W&B
+    had started. Nothing is created: a run refused later for another reason leaves no cache folder behind."""
+    if not path:
+        return
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{key}={folder} is a file, not a folder; point {key} (or LMREC_CACHE_DIR) at a folder")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{key}={folder}: {existing} is a file, so the folder cannot be made there")
+    try:  # a real write: permission bits alone miss read-only mounts, and root passes every os.access check
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".lmrec-write-check-"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"{key}={folder} cannot be written ({err.strerror or err}); point {key} (or LMREC_CACHE_DIR) at a "
+            "writable folder"
+        ) from None

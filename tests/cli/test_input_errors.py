@@ -191,7 +191,8 @@ def test_max_epochs_of_the_wrong_type_stops_lmrec_train_with_exit_code_2(tmp_pat
     assert result.returncode == 2
     errors = [line for line in (result.stdout + result.stderr).splitlines() if "ConfigError" in line]
     assert len(errors) == 1 and errors[0].endswith(
-        "ConfigError: trainer.max_epochs='abc'; expected a whole number >= -1 or null (-1: no limit)"
+        "ConfigError: trainer.max_epochs='abc'; expected a whole number >= 1, one of -1 or null (-1: no limit; 0 would "
+        "train nothing, train=false tests the initial weights)"
     )
     assert "Traceback" not in result.stderr
     assert not cache.exists()  # neither the processed data nor the item embeddings were written

@@ -119,7 +119,7 @@ def test_a_crafted_run_folder_cannot_make_lmrec_eval_run_code(secret_run, tmp_pa
     errors = [line for line in output.splitlines() if "Error: " in line]
     assert "Traceback" not in output and len(errors) == 1, errors
     assert "trainer.plugins[0]._target_=builtins.open is not on lmrec's allow-list" in errors[0]
-    assert "LMREC_ALLOWED_TARGETS" in errors[0]
+    assert "LMREC_ALLOWED_TARGETS" in errors[0] and "the run trained with" not in errors[0]
     assert not victim.exists()
 
 

@@ -41,9 +41,10 @@ def test_shipped_configs_pass(overrides, tmp_path):
 
 # (override, the value as the message must quote it, words of what is expected)
 BAD = [
-    ("trainer.max_epochs=abc", "trainer.max_epochs='abc'", "a whole number >= -1 or null (-1: no limit)"),
-    ("trainer.max_epochs=1.5", "trainer.max_epochs=1.5", "a whole number >= -1"),
-    ("trainer.max_epochs=true", "trainer.max_epochs=True", "a whole number >= -1"),
+    ("trainer.max_epochs=abc", "trainer.max_epochs='abc'", "a whole number >= 1, one of -1 or null (-1: no limit"),
+    ("trainer.max_epochs=1.5", "trainer.max_epochs=1.5", "a whole number >= 1"),
+    ("trainer.max_epochs=true", "trainer.max_epochs=True", "a whole number >= 1"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0", "0 would train nothing, train=false tests the initial weights"),
     ("trainer.min_epochs=-1", "trainer.min_epochs=-1", "a whole number >= 0"),
     ("+trainer.val_check_interval=0", "trainer.val_check_interval=0", "a number in (0.0, 1.0]"),
     ("+trainer.val_check_interval=1.5", "trainer.val_check_interval=1.5", "a whole number >= 1"),

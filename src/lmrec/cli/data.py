@@ -26,6 +26,7 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.data.stats import TokenCounter
 from lmrec.encoders.resolve import canonical_name, encoder_files
 from lmrec.errors import InputError, report_input_errors
+from lmrec.runtime.console import protect_console
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stats_parser.add_argument("--card", type=Path, default=None, help="also write data_card.md/.json to this folder")
     stats_parser.add_argument("--json", action="store_true", help="print the card as JSON instead of a table")
     args = parser.parse_args(argv)
+    protect_console(args.overrides)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException

@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from lmrec.cache_integrity import check_cache_dir
 from lmrec.cli.components import build_data, encoding_device, seed_run
 from lmrec.cli.entry import entry_point
+from lmrec.config.composition import check_composes
 from lmrec.config.location import CONFIG_PATH
-from lmrec.errors import ConfigError
+from lmrec.errors import ConfigError, report_input_errors
 from lmrec.model.builders import model_builder
 from lmrec.runs.checkpoints import load_checkpoint, restore_model
-from lmrec.runs.folder import check_records_match_config, check_same_data, locate_run, saved_config
+from lmrec.runs.folder import check_records_match_config, check_same_data, locate_run, rebuild_config
 from lmrec.runs.records import write_eval_metrics
+from lmrec.runtime.console import protect_console
 from lmrec.runtime.loggers import build_loggers
 from lmrec.runtime.trainer import build_trainer
 
@@ -52,17 +57,18 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"split={cfg.split!r}; expected 'val' or 'test'")
     run_dir, ckpt = locate_run(cfg.run, cfg.checkpoint)
     check_records_match_config(run_dir)  # a folder reused with other settings: its records are another run's
-    run_cfg = run_config(saved_config(run_dir), cfg)
+    run_cfg = run_config(rebuild_config(run_dir), cfg)
     output_dir = Path(cfg.paths.output_dir)
     seed_run(run_cfg)
     task, datamodule = build_data(run_cfg)
+    check_cache_dir(run_cfg.paths.get("cache_dir"))
     builder = model_builder(run_cfg.model)
     loggers = build_loggers(cfg.logger) if cfg.get("logger") else []
     try:
         trainer = build_trainer(
             run_cfg.trainer, loggers, [], default_root_dir=str(output_dir), enable_checkpointing=False
         )
-    except ConfigError as err:
+    except ConfigError as err:  # the folder's targets were checked when it was read: this is Lightning's refusal
         raise ConfigError(
             f"{err} (the run trained with trainer.accelerator={run_cfg.trainer.accelerator}; "
             "pass accelerator=cpu or accelerator=gpu to evaluate elsewhere)"
@@ -86,11 +92,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
-def main(cfg: DictConfig) -> dict[str, float]:
+def run_job(cfg: DictConfig) -> dict[str, float]:
     # A run trained with DDP is re-tested with DDP unless accelerator= says otherwise; `lmrec-eval -m run=a,b`: a
     # bad run fails its own job only, and each job leaves no DDP state behind.
     with entry_point("lmrec.cli.eval"):
         return evaluate(cfg)
+
+
+def main() -> Any:
+    """`lmrec-eval`: the console is redacted before Hydra parses the command line (its crash report repeats it)."""
+    protect_console(sys.argv)
+    with report_input_errors():
+        check_composes("eval", sys.argv[1:])
+    return run_job()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,14 @@ from omegaconf import DictConfig
 
 from lmrec.atomic import publish_dir
 from lmrec.cli.entry import entry_point
+from lmrec.config.composition import check_composes
 from lmrec.config.location import CONFIG_PATH
 from lmrec.encoders.configured import build_tuned_encoder, build_tuning
 from lmrec.encoders.resolve import canonical_name
-from lmrec.errors import CheckpointError, ConfigError
+from lmrec.errors import CheckpointError, ConfigError, report_input_errors
 from lmrec.runs.checkpoints import check_encoder_weights, load_checkpoint
-from lmrec.runs.folder import locate_run, saved_config
+from lmrec.runs.folder import locate_run, rebuild_config
+from lmrec.runtime.console import protect_console
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def encoder_state(state: dict[str, Any]) -> dict[str, Any]:
 def export_encoder(cfg: DictConfig) -> Path:
     """Rebuild the run's tuned encoder, load its trained weights and write it to `cfg.output_dir`."""
     run_dir, ckpt = locate_run(cfg.run, cfg.checkpoint)
-    run_cfg = saved_config(run_dir)
+    run_cfg = rebuild_config(run_dir)
     out = Path(cfg.output_dir) if cfg.get("output_dir") else run_dir / "export"
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output_dir={out} exists and is not empty; choose another folder or remove it")
@@ -96,9 +99,17 @@ def _buffers(model: Any) -> set[str]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
-def main(cfg: DictConfig) -> None:
+def run_job(cfg: DictConfig) -> None:
     with entry_point("lmrec.cli.export"):
         print(f"exported to {export_encoder(cfg)}")
+
+
+def main() -> Any:
+    """`lmrec-export`: the console is redacted before Hydra parses the command line (its crash report repeats it)."""
+    protect_console(sys.argv)
+    with report_input_errors():
+        check_composes("export", sys.argv[1:])
+    return run_job()
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
+from lmrec.cache_integrity import check_cache_dir
 from lmrec.cli.components import build_data, encoding_device, seed_run
 from lmrec.cli.data import data_card
 from lmrec.cli.entry import entry_point
+from lmrec.config.composition import check_composes
 from lmrec.config.instantiate import instantiate_checked
 from lmrec.config.location import CONFIG_PATH
 from lmrec.data.card import publish_card
@@ -45,6 +47,7 @@ from lmrec.runs.resume import open_run_folder, resume_command_line
 from lmrec.runs.rng_state import RngStateCheckpoint
 from lmrec.runs.split_export import export_split
 from lmrec.runs.wandb_identity import use_run_identity
+from lmrec.runtime.console import protect_console
 from lmrec.runtime.distributed import process_rank
 from lmrec.runtime.loggers import build_loggers, finish_wandb, wandb_finished_on_failure
 from lmrec.runtime.resources import ResourceMonitor
@@ -70,6 +73,8 @@ class TrainingRun:
     config_sha256: str = ""
     resume_from: Path | None = None
     counts: dict[str, float] = field(default_factory=dict)
+    #: Which weights the test metrics are of, when not the best checkpoint's (recorded in run.json).
+    tested: str | None = None
     stats: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -81,6 +86,7 @@ def setup(cfg: DictConfig, output_dir: Path, state: dict[str, Any] | None = None
     started, fingerprint = time.perf_counter(), config_sha256(cfg)
     seed_run(cfg)
     task, datamodule = build_data(cfg)
+    check_cache_dir(cfg.paths.get("cache_dir"))
     check_optimized_metric(cfg.get("optimized_metric"), task, str(cfg.task.monitor))
     builder = model_builder(cfg.model)
     use_run_identity(cfg.get("logger"), state)  # a resume logs into the W&B run recorded when the run started
@@ -158,6 +164,14 @@ def test(run: TrainingRun) -> dict[str, float]:
     if checkpoint is not None:
         restore_model(run.model, checkpoint)
         log.info("testing best checkpoint %s", checkpoint)
+    elif run.cfg.get("train", True) and str(run.cfg.task.monitor) not in run.trainer.callback_metrics:
+        run.tested = "last weights: training stopped before its first validation"
+        log.warning(
+            "no validation ran before training stopped (trainer.limit_val_batches=0, or max_steps/max_time reached "
+            "within the first epoch), so there is no best checkpoint: testing the last weights; metrics.json has no "
+            "best/%s",
+            run.cfg.task.monitor,
+        )
     if not run.cfg.get("test", True):
         return {}
     log.info("testing")
@@ -190,6 +204,7 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
             run.output_dir,
             {
                 "checkpoint": relative_to_run(checkpoint, run.output_dir) if checkpoint else None,
+                "tested": run.tested or ("best checkpoint" if checkpoint else "current weights"),
                 "config_sha256": run.config_sha256,
                 "resumed_from": relative_to_run(run.resume_from, run.output_dir) if run.resume_from else None,
                 "monitor": cfg.task.monitor,
@@ -251,8 +266,10 @@ def run_job(cfg: DictConfig) -> dict[str, float] | float | None:
 
 def main() -> dict[str, float] | float | None:
     """`lmrec-train`: `resume=<run dir>` becomes the run's own overrides before Hydra composes the config."""
+    protect_console(sys.argv)
     with report_input_errors():
         sys.argv = resume_command_line(sys.argv)
+        check_composes("train", sys.argv[1:])
     return run_job()
 
 

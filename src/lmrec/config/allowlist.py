@@ -43,10 +43,19 @@ CLASSES = (
     "lightning.pytorch.Trainer",
     "lightning.pytorch.trainer.trainer.Trainer",
 )
+#: What a config read from a run folder may name (`lmrec-eval`, `lmrec-export`): what rebuilding its data, model and
+#: Trainer needs. Lightning's callbacks, loggers, profilers, plugins, strategies and accelerators are left out: their
+#: side effects (files written, folders created, processes started) are never needed to re-test a run, and a folder
+#: may come from anyone.
+FOLDER_CLASS_PREFIXES = ("lmrec.", "torch.optim.")
 #: Functions a shipped config names (`_partial_` factories).
 FUNCTIONS = ("lmrec.model.schedules.warmup_decay",)
 
 _HINT = f"to allow it, add its package or name to the environment variable {ENV_VAR} (comma-separated prefixes)"
+_FOLDER_HINT = (
+    "a run folder's config may name only what rebuilding its data, model and Trainer needs (lmrec's components, "
+    f"torch optimizers, the Trainer, and prefixes in {ENV_VAR}); treat this folder as untrusted"
+)
 
 
 def user_prefixes() -> tuple[str, ...]:
@@ -58,9 +67,13 @@ def _matches(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p.rstrip(".") or name.startswith(p if p.endswith(".") else p + ".") for p in prefixes)
 
 
-def name_allowed(name: str) -> bool:
+def _class_prefixes(from_folder: bool) -> tuple[str, ...]:
+    return FOLDER_CLASS_PREFIXES if from_folder else CLASS_PREFIXES
+
+
+def name_allowed(name: str, from_folder: bool = False) -> bool:
     """Whether a dotted name may be imported at all (the first check, before any import)."""
-    return _matches(name, CLASS_PREFIXES + CLASSES + FUNCTIONS + user_prefixes())
+    return _matches(name, _class_prefixes(from_folder) + CLASSES + FUNCTIONS + user_prefixes())
 
 
 def _defined_at(obj: Any) -> str | None:
@@ -68,7 +81,7 @@ def _defined_at(obj: Any) -> str | None:
     return f"{module}.{qualname}" if isinstance(module, str) and isinstance(qualname, str) else None
 
 
-def object_allowed(obj: Any) -> bool:
+def object_allowed(obj: Any, from_folder: bool = False) -> bool:
     """Whether an imported object may be called: an allowed class, an allowed function, or the researcher's."""
     where = _defined_at(obj)
     if where is None:
@@ -76,30 +89,32 @@ def object_allowed(obj: Any) -> bool:
     if _matches(where, user_prefixes()):
         return True
     if isinstance(obj, type):
-        return _matches(where, CLASS_PREFIXES + CLASSES)
+        return _matches(where, _class_prefixes(from_folder) + CLASSES)
     return where in FUNCTIONS
 
 
-def check_target(target: Any, key: str) -> Any:
-    """The object a `_target_` names, after checking it is allowed; a ConfigError naming `key` otherwise."""
+def check_target(target: Any, key: str, from_folder: bool = False) -> Any:
+    """The object a `_target_` names, after checking it is allowed; a ConfigError naming `key` otherwise.
+    `from_folder`: the config was read from a run folder, where the narrower `FOLDER_CLASS_PREFIXES` apply."""
     from hydra.utils import get_object
 
     key = f"{key}._target_" if key else "_target_"
+    hint = _FOLDER_HINT if from_folder else _HINT
     if not isinstance(target, str):
-        if callable(target) and object_allowed(target):
+        if callable(target) and object_allowed(target, from_folder):
             return target
-        raise ConfigError(f"{key}={target!r} is not on lmrec's allow-list of components; {_HINT}")
-    if not name_allowed(target):
-        raise ConfigError(f"{key}={target} is not on lmrec's allow-list of components; {_HINT}")
+        raise ConfigError(f"{key}={target!r} is not on lmrec's allow-list of components; {hint}")
+    if not name_allowed(target, from_folder):
+        raise ConfigError(f"{key}={target} is not on lmrec's allow-list of components; {hint}")
     try:
         obj = get_object(target)
     except Exception as err:  # an unknown target is a config mistake: name it
         raise ConfigError(f"{key}={target}: cannot be imported ({err})") from None
-    if not object_allowed(obj):
+    if not object_allowed(obj, from_folder):
         where = _defined_at(obj) or type(obj).__name__
         raise ConfigError(
             f"{key}={target} resolves to {where}, which is not on lmrec's allow-list of components "
-            f"(only classes, and named functions, from allowed modules); {_HINT}"
+            f"(only classes, and named functions, from allowed modules); {hint}"
         )
     return obj
 
@@ -115,7 +130,7 @@ def _targets(node: Any, key: str) -> Iterator[tuple[str, Any]]:
             yield from _targets(child, f"{key}[{index}]")
 
 
-def check_targets(node: Any, key: str | None = None) -> None:
+def check_targets(node: Any, key: str | None = None, from_folder: bool = False) -> None:
     """Refuse a config node (a plain or OmegaConf mapping or list) if any `_target_` in it, at any depth, including
     `_args_`, lists and `_partial_` nodes, is not allowed. Runs before anything in the node is built.
 
@@ -126,4 +141,4 @@ def check_targets(node: Any, key: str | None = None) -> None:
 
     plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
     for where, target in _targets(plain, key or ""):
-        check_target(target, where)
+        check_target(target, where, from_folder)

@@ -67,9 +67,24 @@ def config_error(target: str, key: str | None, cause: Exception) -> ConfigError:
     """A constructor's ValueError/TypeError as the one-line error a user acts on."""
     log.debug("constructor of %s failed", target, exc_info=cause)
     where = f"{key} ({target})" if key else target
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+    if unknown:  # a key added with + that the component does not have (`+data.bacth_size=64`)
+        return ConfigError(f"{where}: {unknown_option(target, unknown.group(1), key)}")
     if target.startswith("lmrec."):  # our constructors check values; what reaches here is a value of the wrong type
         return ConfigError(f"{where}: {type(cause).__name__}: {cause} (a config value of the wrong type?)")
     return ConfigError(f"{target}: {cause}")
+
+
+def unknown_option(target: str, name: str, key: str | None) -> str:
+    """`name` is not an option of `target`: the message, with the closest option it has."""
+    import difflib
+
+    try:
+        options = [p for p in target_parameters({"_target_": target}, key) if p not in ("self", "args", "kwargs")]
+    except InputError:
+        options = []
+    close = difflib.get_close_matches(name, options, n=1)
+    return f"{name} is not an option of it" + (f"; did you mean {close[0]}?" if close else "")
 
 
 def target_parameters(cfg: DictConfig | Mapping[str, Any], key: str | None = None) -> Mapping[str, inspect.Parameter]:

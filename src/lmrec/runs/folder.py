@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lmrec.config.allowlist import check_targets
 from lmrec.config.secrets import redact_secrets
 from lmrec.errors import MissingInputError, RunFolderError
 
@@ -153,6 +154,23 @@ def saved_config(run_dir: Path) -> DictConfig:
     return cfg
 
 
+#: Sections of a saved config that re-testing or exporting a run never builds: the invocation's own logger is used,
+#: and an evaluation runs no callbacks.
+NOT_REBUILT = ("callbacks", "logger")
+
+
+def rebuild_config(run_dir: Path) -> DictConfig:
+    """The saved config of a run about to be rebuilt (`lmrec-eval`, `lmrec-export`), as data: the sections a rebuild
+    never instantiates left out, and every `_target_` left checked against the narrower allow-list of run folders
+    (no Lightning profiler, plugin, strategy, logger or callback object), before anything is built."""
+    cfg = saved_config(run_dir)
+    with open_dict(cfg):
+        for section in NOT_REBUILT:
+            cfg.pop(section, None)
+    check_targets(cfg, from_folder=True)
+    return cfg
+
+
 #: Options that say how a run is started, not what it computes: left out of the config's fingerprint.
 RUN_CONTROL_KEYS = ("resume", "overwrite")
 
@@ -210,6 +228,16 @@ def previous_run_files(run_dir: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not _written_by_hydra(p))
 
 
+def check_no_foreign_files(run_dir: Path) -> None:
+    """Refuse a run folder holding files lmrec did not write: no run starts there, with or without overwrite=true."""
+    foreign = [p.name for p in previous_run_files(run_dir) if p.name not in RUN_ARTEFACTS and not _atomic_leftover(p)]
+    if foreign:
+        raise RunFolderError(
+            f"run folder {run_dir} holds files lmrec did not write ({', '.join(foreign[:4])}); "
+            "choose another hydra.run.dir"
+        )
+
+
 def check_fresh_run_folder(run_dir: Path, overwrite: bool) -> None:
     """Refuse to start a run in a folder that holds another run's files, or clear them with `overwrite=true`.
 
@@ -221,12 +249,7 @@ def check_fresh_run_folder(run_dir: Path, overwrite: bool) -> None:
     if not found:
         return
     names = ", ".join(p.name for p in found[:4]) + (", ..." if len(found) > 4 else "")
-    foreign = [p.name for p in found if p.name not in RUN_ARTEFACTS and not _atomic_leftover(p)]
-    if foreign:
-        raise RunFolderError(
-            f"run folder {run_dir} holds files lmrec did not write ({', '.join(foreign[:4])}); "
-            "choose another hydra.run.dir"
-        )
+    check_no_foreign_files(run_dir)
     if not overwrite:
         raise RunFolderError(
             f"run folder {run_dir} already holds a run ({names}); continue it with `lmrec-train resume={run_dir}`, "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.atomic import atomic_path, write_json_atomic
-from lmrec.config.secrets import REDACTED, redact_override, redact_secrets
+from lmrec.config.secrets import redact_override, redact_secrets
 from lmrec.errors import ConfigError, RunFolderError
 from lmrec.runs.checkpoints import load_checkpoint, prune_stale_checkpoints
 from lmrec.runs.folder import (
@@ -36,8 +35,16 @@ from lmrec.runs.folder import (
     RUN_STATE_FILE,
     _read_json,
     check_fresh_run_folder,
+    check_no_foreign_files,
     config_sha256,
     previous_run_files,
+)
+from lmrec.runs.recorded_overrides import (
+    check_recorded_overrides,
+    override_key,
+    override_value,
+    quoted_path,
+    with_secrets_given_again,
 )
 from lmrec.runs.wandb_identity import new_wandb_identity
 from lmrec.runtime.distributed import process_rank
@@ -47,7 +54,6 @@ log = logging.getLogger(__name__)
 LAST_CHECKPOINT = Path(CHECKPOINT_DIR) / "last.ckpt"
 #: Hydra options that take a value as the next argument (`-cn train`).
 _VALUE_FLAGS = {"-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir", "-c", "--cfg", "-p", "--package"}
-_PLAIN_VALUE = re.compile(r"[A-Za-z0-9/_.:@+~-]+")
 
 
 def _split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -67,22 +73,6 @@ def _split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def _value(override: str) -> str:
-    return override.split("=", 1)[1] if "=" in override else ""
-
-
-def _quoted(path: Path) -> str:
-    """A folder as a Hydra override value: quoted when it holds characters the override grammar reads itself."""
-    text = str(path)
-    if _PLAIN_VALUE.fullmatch(text):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def read_run_state(run_dir: Path) -> dict[str, Any] | None:
     """run_state.json: what the run started with (overrides, config fingerprint, W&B identity, threads)."""
     return _read_json(Path(run_dir) / RUN_STATE_FILE)
@@ -98,16 +88,18 @@ def resume_command_line(argv: list[str]) -> list[str]:
     rewrites that folder's `.hydra/`.
     """
     program, (flags, overrides) = argv[0], _split_arguments(argv[1:])
-    resume = [o for o in overrides if _key(o) == "resume" and _value(o) not in ("", "null")]
+    resume = [o for o in overrides if override_key(o) == "resume" and override_value(o) not in ("", "null")]
     multirun = any(f in ("-m", "--multirun") for f in flags)
     if not resume:
         check_literal_run_dir(overrides, multirun)
         return argv
     if multirun:
         raise ConfigError("resume= continues one run; resume each job of a sweep with resume=<its job folder>")
-    run_dir = Path(_value(resume[-1]).strip("'\"")).expanduser().resolve()
+    run_dir = Path(override_value(resume[-1]).strip("'\"")).expanduser().resolve()
     state = resume_state(run_dir)
-    task = [o for o in overrides if not _key(o).startswith(("hydra.", "hydra/")) and _key(o) != "resume"]
+    check_recorded_overrides(state["overrides"], run_dir)
+    hydra_keys = ("hydra.", "hydra/")
+    task = [o for o in overrides if not override_key(o).startswith(hydra_keys) and override_key(o) != "resume"]
     saved = with_secrets_given_again([str(o) for o in state["overrides"]], task, run_dir)
     changed = [o for o in task if o not in saved]
     if changed:
@@ -115,31 +107,12 @@ def resume_command_line(argv: list[str]) -> list[str]:
             f"resume={run_dir} continues the run with the overrides it started with ({' '.join(saved) or 'none'}); "
             f"{' '.join(changed)} would change it. Start a new run for other settings"
         )
-    hydra_args = [o for o in overrides if _key(o).startswith(("hydra.", "hydra/")) and _key(o) != "hydra.run.dir"]
-    for given in (o for o in overrides if _key(o) == "hydra.run.dir"):
-        if Path(_value(given).strip("'\"")).expanduser().resolve() != run_dir:
+    hydra_args = [o for o in overrides if override_key(o).startswith(hydra_keys) and override_key(o) != "hydra.run.dir"]
+    for given in (o for o in overrides if override_key(o) == "hydra.run.dir"):
+        if Path(override_value(given).strip("'\"")).expanduser().resolve() != run_dir:
             raise ConfigError(f"resume={run_dir} runs in that folder; {given} names another one")
-    folder = _quoted(run_dir)
+    folder = quoted_path(run_dir)
     return [program, *flags, *saved, *hydra_args, f"hydra.run.dir={folder}", f"resume={folder}"]
-
-
-def with_secrets_given_again(saved: list[str], given: list[str], run_dir: Path) -> list[str]:
-    """The saved overrides with each redacted one (`+x.token=***`: run_state.json never holds a secret) replaced
-    by the same override given again on the resume command line, which must then carry the real value."""
-    restored = []
-    for override in saved:
-        if REDACTED not in override or redact_override(override) != override:
-            restored.append(override)
-            continue
-        again = [o for o in given if o != override and redact_override(o) == override]
-        if not again:
-            raise ConfigError(
-                f"{run_dir} was started with a secret on the command line ({override}), which lmrec does not keep; "
-                f"pass it again: lmrec-train resume={_quoted(run_dir)} '{_key(override)}=<the secret>' "
-                "(or set it in the environment, e.g. WANDB_API_KEY, next time)"
-            )
-        restored.append(again[-1])
-    return restored
 
 
 def resume_state(run_dir: Path) -> dict[str, Any]:
@@ -153,7 +126,7 @@ def resume_state(run_dir: Path) -> dict[str, Any]:
             "started training); run it again with overwrite=true"
         )
     if not (run_dir / LAST_CHECKPOINT).is_file():
-        rerun = " ".join([*state["overrides"], f"hydra.run.dir={_quoted(run_dir)}", "overwrite=true"])
+        rerun = " ".join([*state["overrides"], f"hydra.run.dir={quoted_path(run_dir)}", "overwrite=true"])
         raise RunFolderError(
             f"resume={run_dir}: no {LAST_CHECKPOINT} (the run stopped before its first checkpoint), so there is "
             f"nothing to continue; run it again: lmrec-train {rerun}"
@@ -162,16 +135,17 @@ def resume_state(run_dir: Path) -> dict[str, Any]:
 
 
 def check_literal_run_dir(overrides: list[str], multirun: bool) -> None:
-    """Refuse, before Hydra writes into it, a `hydra.run.dir=<folder>` given as a plain path that holds a run."""
-    given = [o for o in overrides if _key(o) == "hydra.run.dir"]
-    overwrite = any(_key(o) == "overwrite" and _value(o).lower() == "true" for o in overrides)
-    if multirun or overwrite or not given or "${" in given[-1] or process_rank() != 0:
+    """Refuse, before Hydra writes into it (`.hydra/`, the log), a `hydra.run.dir=<folder>` given as a plain path
+    that holds a run (unless overwrite=true), or files lmrec did not write (even then)."""
+    given = [o for o in overrides if override_key(o) == "hydra.run.dir"]
+    overwrite = any(override_key(o) == "overwrite" and override_value(o).lower() == "true" for o in overrides)
+    if multirun or not given or "${" in given[-1] or process_rank() != 0:
         return  # a DDP rank other than zero starts in the folder its rank zero has begun to fill
     if slurm_restart_count():
         return  # a requeued job's own folder: open_run_folder resumes it once the config is composed
-    folder = Path(_value(given[-1]).strip("'\"")).expanduser()
+    folder = Path(override_value(given[-1]).strip("'\"")).expanduser()
     if previous_run_files(folder):
-        check_fresh_run_folder(folder, overwrite=False)
+        check_fresh_run_folder(folder, overwrite=False) if not overwrite else check_no_foreign_files(folder)
 
 
 def open_run_folder(
@@ -226,7 +200,7 @@ def start_run(
         raise
     state = {
         # Secrets redacted: this file stays in the folder; a resume asks for them again (with_secrets_given_again).
-        "overrides": [redact_override(o) for o in overrides if _key(o) not in ("resume", "overwrite")],
+        "overrides": [redact_override(o) for o in overrides if override_key(o) not in ("resume", "overwrite")],
         "config_sha256": config_sha256(cfg),
         "config": redact_secrets(OmegaConf.to_container(cfg, resolve=False), keep_interpolations=True),
         "wandb": new_wandb_identity(cfg.get("logger")),

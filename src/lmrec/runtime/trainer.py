@@ -46,7 +46,8 @@ MAX_TIME = Matches(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", 'a duration "DD:HH:MM:SS"')
 
 #: The Trainer options lmrec's configs set or users commonly override (keys under `trainer`).
 TRAINER_OPTIONS: tuple[Option, ...] = (
-    Option("max_epochs", (Whole(-1),), nullable=True, note="-1: no limit"),
+    Option("max_epochs", (Whole(1), OneOf((-1,))), nullable=True,
+           note="-1: no limit; 0 would train nothing, train=false tests the initial weights"),
     Option("min_epochs", (COUNT,), nullable=True),
     Option("max_steps", (Whole(-1),), note="-1: no limit"),
     Option("min_steps", (COUNT,), nullable=True),
@@ -86,7 +87,13 @@ def choose_precision(trainer_cfg: DictConfig) -> str:
 
 def build_trainer(trainer_cfg: DictConfig, loggers: list[Logger], callbacks: list[Any], **options: Any) -> pl.Trainer:
     """The Trainer of `trainer_cfg`, with the run's loggers and callbacks; `options` override the config (a fitted
-    model's single pass, an evaluation without checkpoints)."""
+    model's single pass, an evaluation without checkpoints).
+
+    A time limit is a limit: with `trainer.max_time` set, `min_epochs` does not keep the run going past it (Lightning
+    would train on, logging that it was asked to stop, once per step, until min_epochs were done)."""
+    if trainer_cfg.get("max_time") and trainer_cfg.get("min_epochs") and "min_epochs" not in options:
+        log.info("trainer.max_time=%s: the run stops when time is up, min_epochs or not", trainer_cfg.max_time)
+        options["min_epochs"] = None
     return instantiate_checked(
         trainer_cfg, logger=loggers or False, callbacks=callbacks, precision=choose_precision(trainer_cfg), **options
     )

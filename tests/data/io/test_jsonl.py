@@ -70,3 +70,16 @@ def test_missing_file_and_progress_reports(tmp_path, monkeypatch, caplog):
         raw = read_jsonl_fields(path, ["id"], description="reading reviews")
     assert len(raw) == 40
     assert f"reading reviews: {path.stat().st_size}/{path.stat().st_size}" in caplog.text  # a log, off a terminal
+
+
+def test_a_damaged_gzip_file_says_where_the_damage_was_found(tmp_path):
+    """Decompression reads ahead, so the message gives the place in the file, not a count of lines parsed."""
+    whole = gzip.compress(text([{"id": i, "pad": str(i) * 20} for i in range(200_000)]).encode(), mtime=0)
+    trailer = tmp_path / "trailer.jsonl.gz"
+    trailer.write_bytes(whole[:-8] + bytes(8))  # CRC and length zeroed: every byte is read before it fails
+    with pytest.raises(DataValidationError, match=rf"found at the end, after all {len(whole):,} bytes were read"):
+        read_jsonl_fields(trailer, ["id"])
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])  # a download that stopped half-way
+    with pytest.raises(DataValidationError, match=rf"ended before .* all {len(whole) // 2:,} bytes were read: the"):
+        read_jsonl_fields(cut, ["id"])

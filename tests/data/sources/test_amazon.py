@@ -297,14 +297,22 @@ def test_file_names_follow_the_release(tmp_path):
     assert set(source.digests()) == set(source.files())
 
 
+def test_from_hub_runs_the_hubs_loading_script_only_when_allowed(tmp_path, monkeypatch):
+    loads = []
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=lambda *a, **k: loads.append(k)))
+    with pytest.raises(ConfigError, match=r"runs code from the hub .*data.source.trust_remote_code=true"):
+        Amazon2023(tmp_path, from_hub=True)
+    assert loads == [] and list(tmp_path.iterdir()) == []  # refused before anything was fetched or written
+
+
 def test_from_hub_needs_the_datasets_library_or_a_network(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # not installed
     with pytest.raises(MissingInputError, match="pip install datasets"):
-        Amazon2023(tmp_path, from_hub=True).files()
+        Amazon2023(tmp_path, from_hub=True, trust_remote_code=True).files()
     offline = types.SimpleNamespace(load_dataset=lambda *a, **k: (_ for _ in ()).throw(ConnectionError("offline")))
     monkeypatch.setitem(sys.modules, "datasets", offline)
     with pytest.raises(MissingInputError, match="config raw_review_All_Beauty .*offline"):
-        Amazon2023(tmp_path, from_hub=True).files()
+        Amazon2023(tmp_path, from_hub=True, trust_remote_code=True).files()
 
 
 def test_from_hub_writes_the_release_files_once(tmp_path, monkeypatch):
@@ -322,13 +330,14 @@ def test_from_hub_writes_the_release_files_once(tmp_path, monkeypatch):
             Path(path).write_text("".join(json.dumps(r) + "\n" for r in self.records))
 
     def load_dataset(hub_id, config, split, trust_remote_code):
+        assert trust_remote_code is True  # passed on as the user allowed it, never set by lmrec itself
         calls.append((hub_id, config, split))
         # the hub's Arrow tables hold `details` as a JSON string
         meta = [{**m, "details": json.dumps(m["details"])} if "details" in m else m for m in META]
         return Table(REVIEWS if config.startswith("raw_review_") else meta)
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
-    source = Amazon2023(tmp_path, category=CATEGORY, from_hub=True, progress=False)
+    source = Amazon2023(tmp_path, category=CATEGORY, from_hub=True, trust_remote_code=True, progress=False)
     tables = source.read()
     assert calls == [
         ("McAuley-Lab/Amazon-Reviews-2023", "raw_review_All_Beauty", "full"),

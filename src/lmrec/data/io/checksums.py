@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from lmrec.data.io.errors import DataValidationError
+from lmrec.data.io.errors import DataValidationError, check_readable
 from lmrec.errors import InputError
 
 __all__ = [
@@ -65,7 +65,12 @@ class ChecksumError(InputError, ValueError):
 def sha256_file(path: Path) -> str:
     """Return the hex SHA-256 of ``path``, read in 1 MiB chunks so memory stays flat."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; the open is what fails on a file that is not readable
+    except OSError:
+        check_readable(path)  # says why, naming the file: no permission, a directory, a link loop
+        raise
+    with fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -137,6 +142,8 @@ def verify_checksums(
     for name in names:
         path = root / name
         if not path.is_file():
+            if path.exists() or path.is_symlink():  # there, but not a readable file: say what it is
+                check_readable(path)
             raise ChecksumError(path, expected[name], None)
         actual = sha256_file(path)
         if actual != expected[name]:

@@ -48,3 +48,38 @@ class DataValidationError(InputError, ValueError):
         if self.column is not None:
             return f"{location}: column {self.column!r}: {self.message}"
         return f"{location}: {self.message}"
+
+
+def unreadable_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` cannot be read as a data file, in words a user acts on; None when it can.
+
+    "file not found" for a directory or a symbolic-link loop sends a user looking for a file that is there, so each
+    case says what it is."""
+    import errno
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a symbolic link loop, not a file"
+        if path.is_symlink():
+            return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        if err.errno == errno.EACCES:
+            return "cannot be reached (permission denied on a folder above it)"
+        return "file not found"
+    import stat
+
+    if stat.S_ISDIR(info.st_mode):
+        return "a directory, where a file is expected"
+    if not os.access(path, os.R_OK):
+        return "not readable (permission denied): fix its permissions or point the config at a readable copy"
+    return None
+
+
+def check_readable(path: str | os.PathLike[str], what: str = "") -> None:
+    """Raise the DataValidationError of `unreadable_reason` (with `what` added, e.g. which files a folder needs)."""
+    reason = unreadable_reason(path)
+    if reason is not None:
+        raise DataValidationError(path, None, None, reason + (f" ({what})" if what else ""))

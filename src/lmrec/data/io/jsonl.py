@@ -28,7 +28,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from lmrec.data.io.errors import DataValidationError
+from lmrec.data.io.errors import DataValidationError, check_readable
 from lmrec.data.io.readers import RawTable
 from lmrec.runtime.progress import progress_bar
 
@@ -128,10 +128,8 @@ def read_jsonl_fields(
     if syntax not in SYNTAXES:
         raise ValueError(f"syntax must be one of {', '.join(SYNTAXES)}, got {syntax!r}")
     parse = _PARSERS[syntax]
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise DataValidationError(path, None, None, "file not found") from None
+    check_readable(path)  # missing, a directory, a link loop, no permission: said before any read
+    size = path.stat().st_size
     names = list(fields)
     columns: list[list[Any]] = [[] for _ in names]
     pairs = list(zip(names, columns, strict=True))
@@ -165,9 +163,13 @@ def read_jsonl_fields(
                 reported = position
         except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
             what = "truncated or corrupt gzip file" if is_gzip(path) else "unreadable file"
-            raise DataValidationError(
-                path, None, None, f"{what} ({exc}; {number} lines were read before it); download it again"
-            ) from None
+            consumed = raw.tell()  # decompression reads ahead: where in the file it failed, not lines parsed
+            where = (
+                f"found at the end, after all {size:,} bytes were read: the file is cut short or its trailer damaged"
+                if consumed >= size
+                else f"found after reading {consumed:,} of {size:,} bytes ({number:,} lines parsed)"
+            )
+            raise DataValidationError(path, None, None, f"{what} ({exc}; {where}); download it again") from None
     n_fields = np.full(len(starts), len(names), dtype=np.int64)
     if bad:
         n_fields[list(bad)] = 0

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lmrec.data.io.errors import DataValidationError
+from lmrec.data.io.errors import DataValidationError, check_readable
 from lmrec.data.io.readers import RawTable
 
 __all__ = ["read_parquet_table"]
@@ -47,8 +47,7 @@ def _values(column: pa.ChunkedArray) -> list[Any]:
 def read_parquet_table(path: Path, required: Sequence[str]) -> RawTable:
     """The `required` columns of a Parquet file; a missing file or column, or an unreadable file, raises."""
     path = Path(path)
-    if not path.is_file():
-        raise DataValidationError(path, None, None, "file not found")
+    check_readable(path)
     try:
         names = pq.read_schema(path).names
     except (pa.ArrowException, OSError) as err:

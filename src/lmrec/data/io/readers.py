@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from lmrec.data.io.arrow_csv import split_with_arrow
-from lmrec.data.io.errors import DataValidationError
+from lmrec.data.io.errors import DataValidationError, check_readable
 
 __all__ = ["RawTable", "TextFormat", "read_json_lines", "read_text_table"]
 
@@ -99,10 +99,8 @@ def _read_text(path: Path, encoding: str, digests: dict[str, str] | None) -> str
 
 
 def _read_bytes(path: Path, digests: dict[str, str] | None) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataValidationError(path, None, None, "file not found") from None
+    check_readable(path)  # missing, a directory, a link loop, no permission: said, naming the file
+    data = path.read_bytes()
     if digests is not None and path.name not in digests:  # hash the bytes already in memory rather than re-reading
         digests[path.name] = hashlib.sha256(data).hexdigest()
     return data

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from lmrec.atomic import atomic_path
 from lmrec.data.sources.amazon import AmazonSource
 from lmrec.data.sources.amazon_fields import EXTENSIONS, Layout
-from lmrec.errors import MissingInputError
+from lmrec.errors import ConfigError, MissingInputError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ LAYOUT_2023 = Layout(
 )
 
 
-def export_from_hub(category: str, root: Path, names: list[str]) -> list[Path]:
+def export_from_hub(category: str, root: Path, names: list[str], trust_remote_code: bool = False) -> list[Path]:
     """Write `<name>.jsonl` into `root` for each of `names` (`<category>` and/or `meta_<category>`) from the hub
     dataset (configs `raw_review_<category>` and `raw_meta_<category>`, split `full`). Needs `datasets` and a
     network or a warm HF cache; raises MissingInputError saying what to do otherwise."""
@@ -65,7 +65,7 @@ def export_from_hub(category: str, root: Path, names: list[str]) -> list[Path]:
     for name in names:
         config = f"raw_meta_{category}" if name.startswith("meta_") else f"raw_review_{category}"
         try:
-            dataset = datasets.load_dataset(HUB_ID, config, split="full", trust_remote_code=True)
+            dataset = datasets.load_dataset(HUB_ID, config, split="full", trust_remote_code=trust_remote_code)
         except Exception as err:  # offline, unknown category, a datasets version without script support
             raise MissingInputError(
                 f"could not load {HUB_ID} config {config} ({type(err).__name__}: {err}); without a network or an HF "
@@ -84,13 +84,28 @@ class Amazon2023(AmazonSource):
 
     layout: ClassVar[Layout] = LAYOUT_2023
 
-    def __init__(self, root: str | Path, category: str = "All_Beauty", from_hub: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        category: str = "All_Beauty",
+        from_hub: bool = False,
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """`trust_remote_code`: the hub dataset is read by a loading script it ships, code from the hub that runs
+        on this machine; lmrec runs it only when the user says so (refused before anything is read otherwise)."""
         super().__init__(root, category, **kwargs)
-        self.from_hub = bool(from_hub)
+        self.from_hub, self.trust_remote_code = bool(from_hub), bool(trust_remote_code)
+        if self.from_hub and not self.trust_remote_code:
+            raise ConfigError(
+                f"data.source.from_hub=true reads {HUB_ID} through its loading script, which runs code from the hub "
+                "on this machine; allow it with data.source.trust_remote_code=true, or download the category's "
+                "files into data.source.root instead (docs/datasets_amazon.md)"
+            )
 
     def files(self) -> list[str]:
         if self.from_hub and not (self.reviews_file or self.meta_file):
             missing = [s for s in self.stems() if not any((self.root / (s + e)).is_file() for e in EXTENSIONS)]
             if missing:
-                export_from_hub(self.category, self.root, missing)
+                export_from_hub(self.category, self.root, missing, self.trust_remote_code)
         return super().files()

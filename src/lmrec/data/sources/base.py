@@ -27,7 +27,7 @@ import pandas as pd
 from lmrec.config.arguments import BuildFacts, provides
 from lmrec.data.io.checks import RowChecks, take
 from lmrec.data.io.checksums import file_digests
-from lmrec.data.io.errors import DataValidationError
+from lmrec.data.io.errors import check_readable
 from lmrec.data.io.readers import RawTable
 from lmrec.errors import ConfigError
 
@@ -174,15 +174,9 @@ class Source(ABC):
 
     def require(self, *names: str) -> None:
         """Raise the contract's error for input files that are not there."""
+        needed = ", ".join(names[:-1]) + (f" and {names[-1]}" if len(names) > 1 else names[-1])
         for name in names:
-            if not (self.root / name).is_file():
-                needed = ", ".join(names[:-1]) + (f" and {names[-1]}" if len(names) > 1 else names[-1])
-                raise DataValidationError(
-                    self.root / name,
-                    None,
-                    None,
-                    f"file not found (a {type(self).__name__} folder must contain {needed})",
-                )
+            check_readable(self.root / name, f"a {type(self).__name__} folder must contain {needed}")
 
 
 def interactions_from(
