@@ -116,6 +116,7 @@ LAYERS = [
     ("lmrec.tasks",),
     ("lmrec.model",),
     ("lmrec.runs",),
+    ("lmrec.compare",),
     ("lmrec.sweeps",),
     ("lmrec.cli",),
     ("lmrec.bench",),

@@ -9,6 +9,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -106,6 +108,13 @@ def test_ddp_test_metrics_equal_single_process_evaluation(ddp_sweep, cache):
         assert len(test_keys) == 16  # NDCG/Recall/HR/MRR/Precision @5/10/20 and AUC
         for key in test_keys:
             assert single[key] == pytest.approx(sharded[key], abs=1e-6), key
+        # Each user's values too: the DDP run's per-user file (both ranks' rows, gathered) is the single process's.
+        folders = (job, evals / str(index))
+        rows = [pd.read_parquet(d / "per_user" / "test.parquet").sort_values("user_id") for d in folders]
+        assert rows[0]["user_id"].tolist() == rows[1]["user_id"].tolist()
+        assert len(rows[0]) == rows[0]["user_id"].nunique() > 0  # every user once: no rank padded the users
+        numbers = [r.drop(columns="user_id").to_numpy() for r in rows]
+        assert numbers[0].shape == numbers[1].shape and np.allclose(*numbers, atol=1e-6, equal_nan=True)
     assert [r["status"] for r in _summary_rows(evals)] == ["COMPLETED", "COMPLETED"]  # eval sweeps summarised too
 
 

@@ -22,6 +22,7 @@ from lmrec.tasks.base import build_task
 from lmrec.tasks.impressions import ImpressionTask, score_impressions
 from tests.data.sources.test_mind import write_mind
 from tests.helpers import compose_train, prepared_data
+from tests.runs.test_per_user import check_means
 
 
 def log(users, candidates, labels, lines=None) -> Impressions:
@@ -250,3 +251,5 @@ def test_training_run_logs_the_impression_metrics(tmp_path: Path, run_ids_hook: 
     assert all(0.0 <= metrics[f"test/impression/{name}"] <= 1.0 for name in names)
     recorded = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert 0.0 <= recorded["best/val/impression/auc"] <= 1.0  # the checkpoint monitored the impression AUC
+    rows = check_means(tmp_path / "out")  # one row per impression, named by its id in behaviors.tsv
+    assert rows["impression_id"].is_unique and {"user_id", "impression/auc"} <= set(rows.columns)

@@ -26,6 +26,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("export_split", (BOOL,)),
     Option("deterministic", (BOOL,)),
     Option("torch_threads", (POSITIVE,), nullable=True),
+    Option("per_user", (BOOL,), note="write each evaluated user's metric values to per_user/<split>.parquet"),
 )
 
 #: Options of the nodes an entry point builds itself (node key -> options); components declare their own.
@@ -61,6 +62,7 @@ def build_data(cfg: DictConfig) -> tuple[Task, RecDataModule]:
     check_run_config(cfg)
     source = build_source(cfg.data.source)
     task = build_task(cfg.task, BuildFacts("task", source=source, data=cfg.data))
+    task.record_rows(bool(cfg.get("per_user", True)))
     return task, build_datamodule(cfg.data, source, task)
 
 

@@ -30,6 +30,7 @@ from lmrec.errors import ConfigError, report_input_errors
 from lmrec.model.builders import model_builder
 from lmrec.runs.checkpoints import load_checkpoint, restore_model
 from lmrec.runs.folder import check_records_match_config, check_same_data, locate_run, rebuild_config
+from lmrec.runs.per_user import write_per_user
 from lmrec.runs.records import write_eval_metrics
 from lmrec.runtime.console import protect_console
 from lmrec.runtime.loggers import build_loggers
@@ -87,6 +88,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{cfg.split}/")}
     if trainer.is_global_zero:
         write_eval_metrics(Path(cfg.metrics_file), {**metrics, "checkpoint": str(ckpt)})
+        write_per_user(output_dir, cfg.split, model.per_user.get(cfg.split), datamodule.prepare())
     log.info("%s metrics of %s: %s", cfg.split, ckpt, json.dumps(metrics, indent=1))
     return metrics
 

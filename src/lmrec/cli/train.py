@@ -41,6 +41,7 @@ from lmrec.runs.checkpoints import (
     restore_model,
 )
 from lmrec.runs.folder import config_sha256, locate_run
+from lmrec.runs.per_user import write_per_user
 from lmrec.runs.provenance import provenance
 from lmrec.runs.records import relative_to_run, resolved_config, write_metrics, write_resolved_config, write_run_info
 from lmrec.runs.resume import open_run_folder, resume_command_line
@@ -75,6 +76,8 @@ class TrainingRun:
     counts: dict[str, float] = field(default_factory=dict)
     #: Which weights the test metrics are of, when not the best checkpoint's (recorded in run.json).
     tested: str | None = None
+    #: split -> the per-user file written (relative to the run folder).
+    per_user: dict[str, str] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -174,9 +177,23 @@ def test(run: TrainingRun) -> dict[str, float]:
         )
     if not run.cfg.get("test", True):
         return {}
+    if run.datamodule.task.keeps_rows:  # the validation rows of the weights tested, beside the test rows
+        log.info("validating the tested weights for per_user/val.parquet")
+        run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
+        record_per_user(run, "val")
     log.info("testing")
     run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
+    record_per_user(run, "test")
     return {k: float(v) for k, v in run.trainer.callback_metrics.items() if k.startswith("test/")}
+
+
+def record_per_user(run: TrainingRun, split: str) -> None:
+    """Write the pass's per-user rows into the run folder (rank zero: the rows are every rank's already)."""
+    if run.trainer.is_global_zero:
+        rows = getattr(run.model, "per_user", {}).get(split)
+        path = write_per_user(run.output_dir, split, rows, run.datamodule.prepare())
+        if path is not None:
+            run.per_user[split] = relative_to_run(path, run.output_dir)
 
 
 def best_checkpoint(trainer: pl.Trainer) -> Path | None:
@@ -205,6 +222,7 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
             {
                 "checkpoint": relative_to_run(checkpoint, run.output_dir) if checkpoint else None,
                 "tested": run.tested or ("best checkpoint" if checkpoint else "current weights"),
+                "per_user": run.per_user or None,
                 "config_sha256": run.config_sha256,
                 "resumed_from": relative_to_run(run.resume_from, run.output_dir) if run.resume_from else None,
                 "monitor": cfg.task.monitor,

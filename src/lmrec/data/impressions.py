@@ -136,9 +136,12 @@ class ImpressionBatches(Dataset):
         labels: torch.Tensor,
         tiebreak: torch.Tensor,
         skipped: dict[str, int] | None = None,
+        ids: torch.Tensor | None = None,
     ) -> None:
         self.users, self.offsets, self.items, self.labels, self.tiebreak = users, offsets, items, labels, tiebreak
         self.skipped = dict(skipped or {})
+        #: The file's impression id of each impression (per-impression output names them; default: their order).
+        self.ids = ids if ids is not None else torch.arange(len(users))
 
     def __len__(self) -> int:
         return len(self.users)
@@ -151,6 +154,7 @@ class ImpressionBatches(Dataset):
         positions = starts[segments] + torch.arange(int(lengths.sum())) - first[segments]
         return {
             "users": self.users[idx],
+            "impressions": self.ids[idx],
             "items": self.items[positions],
             "labels": self.labels[positions],
             "segments": segments,
@@ -234,6 +238,7 @@ def index_impressions(
         labels=torch.as_tensor(impressions.labels[keep_pairs].astype(np.int64)),
         tiebreak=torch.as_tensor(tiebreak),
         skipped=skipped,
+        ids=torch.as_tensor(np.asarray(impressions.impression_ids)[~bad].astype(np.int64)),
     )
 
 

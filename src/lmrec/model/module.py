@@ -29,7 +29,9 @@ class RecommenderModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.task = task
-        self.metrics = nn.ModuleDict({split: task.make_metrics(split) for split in ("val", "test")})
+        self.metrics = nn.ModuleDict({split: task.evaluation_metrics(split) for split in ("val", "test")})
+        #: Each evaluated row's values of the last pass of each split, when the task keeps them (`per_user`).
+        self.per_user: dict[str, dict[str, Any] | None] = {}
         self.item_tower = item_tower
         self.user_tower = user_tower
         self.head = head
@@ -173,10 +175,12 @@ class RecommenderModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self.end_evaluation()
+        self.per_user["val"] = self.task.per_user_rows(self.metrics["val"])
         self.log_dict(self.task.compute_metrics(self.metrics["val"], "val"), prog_bar=True, sync_dist=False)
 
     def on_test_epoch_end(self) -> None:
         self.end_evaluation()
+        self.per_user["test"] = self.task.per_user_rows(self.metrics["test"])
         self.log_dict(self.task.compute_metrics(self.metrics["test"], "test"), sync_dist=False)
 
     def start_evaluation(self) -> None:

@@ -60,6 +60,9 @@ class ResourceMonitor(pl.Callback):
         self._validation_start = 0.0
         self.peak_mb: float | None = None
         self.optimizer_steps = 0
+        self.test_seconds: float | None = None
+        self._test_start = 0.0
+        self.device = "cpu"
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         reset_peak_memory(pl_module.device)
@@ -83,6 +86,16 @@ class ResourceMonitor(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.optimizer_steps = int(trainer.global_step)
 
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._test_start = time.perf_counter()
+        self.device = describe_device(pl_module.device)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The test pass's seconds: what scoring every test user costs (the evaluation half of the cost)."""
+        self.test_seconds = time.perf_counter() - self._test_start
+        if self.peak_mb is None:  # a run that trained no epoch (train=false): the peak of what it did
+            self.peak_mb = peak_memory_mb(pl_module.device)
+
     def summary(self) -> dict[str, Any]:
         seconds = sum(self.epoch_seconds)
         return {
@@ -91,4 +104,15 @@ class ResourceMonitor(pl.Callback):
             "optimizer_steps": self.optimizer_steps,
             "seconds_per_step": seconds / self.optimizer_steps if self.optimizer_steps else None,
             "peak_memory_mb": self.peak_mb,
+            "test_seconds": self.test_seconds,
+            "device": self.device,
         }
+
+
+def describe_device(device: torch.device) -> str:
+    """`cpu (2 cores)` or the GPU's name: where the seconds in run.json were measured."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"

@@ -12,7 +12,7 @@ name, `lmrec.config.arguments`). It scores through the model's public `Scorer` p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 import torchmetrics
@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from lmrec.config.schema import Option
 from lmrec.errors import ConfigError
+from lmrec.tasks.per_user import ROWS, RowRecorder
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -81,6 +82,31 @@ class Task(nn.Module):
     def make_metrics(self, split: str | None = None) -> torchmetrics.MetricCollection:
         raise NotImplementedError
 
+    #: Whether evaluation keeps each evaluated row's values (the run's `per_user` option; `record_rows` sets it).
+    keeps_rows: bool = False
+
+    def record_rows(self, enabled: bool) -> None:
+        """Keep (or not) each evaluated user's metric values beside the means (`lmrec.tasks.per_user`)."""
+        self.keeps_rows = bool(enabled)
+
+    def row_columns(self, split: str) -> tuple[list[str], list[str]] | None:
+        """(key columns, value columns) of one row of `split`'s per-user output: e.g. (["user"], ["ndcg@10", ...]);
+        None for a task that keeps no rows. Each value column's mean over its non-NaN rows is the split's metric
+        of that name (a task whose metric is not such a mean documents how its columns give it)."""
+        return None
+
+    def evaluation_metrics(self, split: str) -> torchmetrics.MetricCollection:
+        """`make_metrics(split)`, plus the row recorder when rows are kept: what a module evaluates `split` with."""
+        metrics = self.make_metrics(split)
+        columns = self.row_columns(split) if self.keeps_rows else None
+        if columns is not None:
+            metrics.add_metrics({ROWS: RowRecorder(*columns)})
+        return metrics
+
+    def per_user_rows(self, metrics: torchmetrics.MetricCollection) -> dict[str, Any] | None:
+        """The rows of the pass that just ended (every rank's), before `compute_metrics` resets them; or None."""
+        return metrics[ROWS].rows() if ROWS in metrics else None
+
     def update_metrics(
         self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
     ) -> None:
@@ -91,6 +117,9 @@ class Task(nn.Module):
         accumulators reset for the next pass. torchmetrics syncs the sums across DDP ranks, so these are exact."""
         results: dict[str, torch.Tensor] = {}
         for name, metric in metrics.items():
+            if name == ROWS:  # rows, not a mean: taken by per_user_rows
+                metric.reset()
+                continue
             value = metric.compute()
             results.update(dict(value) if isinstance(value, dict) else {name: value})
             metric.reset()

@@ -29,7 +29,13 @@ from lmrec.data.impressions import SINGLE_CLASS, ImpressionLog, index_impression
 from lmrec.data.interactions import InteractionSplits
 from lmrec.errors import ConfigError, DataError
 from lmrec.tasks.base import Scorer
-from lmrec.tasks.mind_metrics import ImpressionMetricAccumulator, check_ties, impression_metric_names
+from lmrec.tasks.mind_metrics import (
+    ImpressionMetricAccumulator,
+    check_ties,
+    impression_metric_names,
+    impression_metrics,
+)
+from lmrec.tasks.per_user import ROWS
 from lmrec.tasks.ranking import RankingTask
 
 log = logging.getLogger(__name__)
@@ -133,4 +139,16 @@ class ImpressionTask(RankingTask):
         self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
     ) -> None:
         scores = score_impressions(model, batch["users"], batch["items"], batch["segments"])
-        metrics["impression"].update(scores, batch["labels"], batch["segments"], batch["tiebreak"])
+        if len(batch["segments"]) == 0:
+            return
+        accumulator = metrics["impression"]
+        values = impression_metrics(
+            scores.float(), batch["labels"], batch["segments"], batch["tiebreak"], accumulator.ties, accumulator.ks
+        )
+        accumulator.update(values=values)
+        if ROWS in metrics:
+            metrics[ROWS].update(impression=batch["impressions"], user=batch["users"], **values)
+
+    def row_columns(self, split: str) -> tuple[list[str], list[str]]:
+        """One row per evaluated impression (its file id and user): the leaderboard's per-impression values."""
+        return ["impression", "user"], self.metric_names(split)

@@ -124,10 +124,23 @@ class ImpressionMetricAccumulator(Metric):
         self.add_state("sums", torch.zeros(len(self.names), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
-    def update(self, scores: Tensor, labels: Tensor, segments: Tensor, tiebreak: Tensor) -> None:
-        if len(segments) == 0:
+    def update(
+        self,
+        scores: Tensor | None = None,
+        labels: Tensor | None = None,
+        segments: Tensor | None = None,
+        tiebreak: Tensor | None = None,
+        *,
+        values: dict[str, Tensor] | None = None,
+    ) -> None:
+        """Add one batch of impressions, or its per-impression `values` computed already (`impression_metrics`,
+        which a caller that also keeps each impression's values computes once)."""
+        if values is None:
+            if segments is None or len(segments) == 0:
+                return
+            values = impression_metrics(scores.float(), labels, segments, tiebreak, self.ties, self.ks)
+        if not values:
             return
-        values = impression_metrics(scores.float(), labels, segments, tiebreak, self.ties, self.ks)
         self.sums += torch.stack([values[name].sum() for name in self.names])
         self.count += len(values[self.names[0]])
 

@@ -39,6 +39,7 @@ from lmrec.tasks.base import Scorer, Task
 from lmrec.tasks.buckets import BucketValues, parse_buckets, user_bucket_values
 from lmrec.tasks.metrics import RankingMetricAccumulator, metric_names, normalize_ks, ranking_metrics
 from lmrec.tasks.objectives import candidate_softmax_loss, pairwise_loss, sampled_softmax_loss
+from lmrec.tasks.per_user import ROWS
 from lmrec.tasks.sampled import SampledNegatives, parse_sampled_eval, sampled_metrics
 from lmrec.tasks.ties import check_tie_policy
 
@@ -212,6 +213,11 @@ class RankingTask(Task):
         accumulator = RankingMetricAccumulator(self.ks, auc="auc" in names, ties=self.ties, extra_names=extra)
         return torchmetrics.MetricCollection({"ranking": accumulator})
 
+    def row_columns(self, split: str) -> tuple[list[str], list[str]]:
+        """One row per evaluated user: every number the split logs (full ranking, sampled, item buckets, and a
+        user bucket's columns NaN outside it), so each column's mean over its non-NaN rows is the logged metric."""
+        return ["user"], self.metric_names(split)
+
     def eval_scores(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scores [users, catalogue] of an evaluation batch (a task whose users are sequences overrides it)."""
         return model.score_all_items(batch["users"])
@@ -243,6 +249,8 @@ class RankingTask(Task):
             own = {k: v for k, v in full.items() if "/" not in k}
             values.update(user_bucket_values(own, batch["user_bucket"], self.buckets.user_buckets()))
         metrics["ranking"].update(values=values)
+        if ROWS in metrics:
+            metrics[ROWS].update(user=users, **values)
 
 
 def _pair_keys(crow: torch.Tensor, col: torch.Tensor, num_items: int) -> torch.Tensor:

@@ -15,6 +15,7 @@ from lmrec.data.batches import InteractionBatches
 from lmrec.data.interactions import InteractionSplits
 from lmrec.data.sources.base import RatingScale
 from lmrec.tasks.base import Scorer, Task
+from lmrec.tasks.per_user import ROWS
 
 
 class RatingTask(Task):
@@ -60,6 +61,12 @@ class RatingTask(Task):
             }
         )
 
+    def row_columns(self, split: str) -> tuple[list[str], list[str]]:
+        """One row per rated (user, item) pair, the unit the rating metrics average: `mae` (the pair's absolute
+        error; its mean is MAE) and `squared_error` (RMSE is the square root of its mean). AUC ranks all pairs
+        at once and has no per-pair value."""
+        return ["user", "item"], ["mae", "squared_error"]
+
     def update_metrics(
         self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
     ) -> None:
@@ -68,3 +75,6 @@ class RatingTask(Task):
         metrics["rmse"].update(prediction, ratings)
         metrics["mae"].update(prediction, ratings)
         metrics["auc"].update(prediction, (ratings >= self.positive_threshold).long())
+        if ROWS in metrics:
+            error = prediction.double() - ratings.double()
+            metrics[ROWS].update(user=batch["users"], item=batch["items"], mae=error.abs(), squared_error=error**2)

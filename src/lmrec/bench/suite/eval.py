@@ -75,6 +75,8 @@ def run(args: argparse.Namespace, ctx: Context) -> Result:
         "lmrec_over_bare": s["lmrec"] / s["bare"],
         "inplace_over_bare": s["lmrec, inplace"] / s["bare"],
         "no_auc_over_bare": s["lmrec, no AUC"] / s["bare"],
+        "per_user_overhead": s["lmrec, per-user rows"] / s["lmrec"] - 1,
+        "per_user_rows": lm["rows_kept"],
     }
     direct = summarize(lm["per_user"], None)
     checks = {
@@ -148,6 +150,7 @@ def table(records: list[dict]) -> str:
                 tables.ratio(f.get("lmrec_over_bare")),
                 tables.ratio(f.get("inplace_over_bare")),
                 tables.ratio(f.get("no_auc_over_bare")),
+                tables.cell(100 * f["per_user_overhead"], "+.1f") + " %" if "per_user_overhead" in f else "—",
                 tables.cell(rb.get("users")),
                 tables.ratio(rb.get("recbole_over_lmrec"), ".1f"),
             ]
@@ -161,10 +164,11 @@ def table(records: list[dict]) -> str:
         "lmrec / bare",
         "inplace / bare",
         "no AUC / bare",
+        "per-user output",
         "RecBole users",
         "RecBole / lmrec",
     ]
-    return tables.table(header, rows, "llrrrrrrrr")
+    return tables.table(header, rows, "llrrrrrrrrr")
 
 
 register(

@@ -25,7 +25,9 @@ class BaselineModule(pl.LightningModule):
     def __init__(self, baseline: FittedBaseline, task: Task, name: str = "baseline") -> None:
         super().__init__()
         self.task = task
-        self.metrics = nn.ModuleDict({split: task.make_metrics(split) for split in ("val", "test")})
+        self.metrics = nn.ModuleDict({split: task.evaluation_metrics(split) for split in ("val", "test")})
+        #: Each evaluated row's values of the last pass of each split, when the task keeps them (`per_user`).
+        self.per_user: dict[str, dict[str, Any] | None] = {}
         rating_link = getattr(task, "logits_of", None)
         if rating_link is not None and not baseline.predicts_ratings:
             raise ConfigError(f"model={name} ranks items and predicts no ratings; use task=ranking")
@@ -56,9 +58,11 @@ class BaselineModule(pl.LightningModule):
         self.task.update_metrics(self.metrics["test"], self, batch)
 
     def on_validation_epoch_end(self) -> None:
+        self.per_user["val"] = self.task.per_user_rows(self.metrics["val"])
         self.log_dict(self.task.compute_metrics(self.metrics["val"], "val"), prog_bar=True, sync_dist=False)
 
     def on_test_epoch_end(self) -> None:
+        self.per_user["test"] = self.task.per_user_rows(self.metrics["test"])
         self.log_dict(self.task.compute_metrics(self.metrics["test"], "test"), sync_dist=False)
 
     # -- scoring (the `Scorer` protocol of lmrec.tasks.base) -----------------------------------------------------
