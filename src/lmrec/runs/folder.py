@@ -43,6 +43,8 @@ RUN_ARTEFACTS = (
     "data_card.json",
     "data_card.md",
     "split",
+    "per_user",
+    "compare",
     "wandb",
     "csv",
     "tensorboard",
