@@ -84,6 +84,7 @@ def test_model_variants_train_and_test(overrides, tiny_bert_dir, tmp_path):
             "trainer.max_epochs=2",
             f"model.encoder.name_or_path={tiny_bert_dir}",
             "model.encoder.max_length=32",
+            "per_user=false",  # the variants are about training; per-user output has its own tests (tests/runs)
         ],
         tmp_path / "out",
         tmp_path / "cache",
