@@ -118,7 +118,7 @@ LAYERS = [
     ("lmrec.runs",),
     ("lmrec.compare",),
     ("lmrec.sweeps",),
-    ("lmrec.cli",),
+    ("lmrec.cli", "lmrec.serving"),
     ("lmrec.bench",),
 ]
 #: The one documented exception: the resolvers the configs use are defined where their subject lives.

@@ -89,3 +89,8 @@ def report_input_errors(exit_code: int = 2, exit_process: bool = True) -> Iterat
         if not exit_process:
             raise
         sys.exit(exit_code)
+
+
+class RequestError(InputError, ValueError):
+    """A request a trained model cannot answer as asked: an unknown id, a history a model cannot read, a k out of
+    range. The service answers it with a 4xx and this one line, never a traceback."""

@@ -98,10 +98,33 @@ def _buffers(model: Any) -> set[str]:
     return {name for name, _ in model.named_buffers()}
 
 
+def export_embeddings(cfg: DictConfig) -> Path:
+    """The run's item and user vectors (and an index) into `cfg.output_dir` (`lmrec.serving.embeddings`)."""
+    from lmrec.serving.embeddings import write_embeddings
+    from lmrec.serving.recommender import load
+
+    if cfg.get("index") is not None and not cfg.get("embeddings"):
+        raise ConfigError(f"index={cfg.index} builds an index over the run's vectors: add embeddings=true")
+    if cfg.get("index") is not None:  # before the run is loaded: a wrong kind or a missing faiss fails at once
+        from lmrec.serving.index import IndexOptions, require_faiss
+
+        IndexOptions(kind=str(cfg.index)).check()
+        require_faiss()
+    rec = load(cfg.run, cfg.checkpoint)
+    out = Path(cfg.output_dir) if cfg.get("output_dir") else rec.loaded.folder / "embeddings"
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"output_dir={out} exists and is not empty; choose another folder or remove it")
+    manifest = write_embeddings(rec, out, cfg.get("index"))
+    log.info("wrote %d item vectors (%d users) of width %d to %s", manifest["items"], manifest["users"],
+             manifest["dim"], out)
+    return out
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
 def run_job(cfg: DictConfig) -> None:
     with entry_point("lmrec.cli.export"):
-        print(f"exported to {export_encoder(cfg)}")
+        out = export_embeddings(cfg) if cfg.get("embeddings") or cfg.get("index") else export_encoder(cfg)
+        print(f"exported to {out}")
 
 
 def main() -> Any:

@@ -27,6 +27,16 @@ class DotHead(nn.Module):
             nn.init.zeros_(self.user_bias.weight)
             nn.init.zeros_(self.item_bias.weight)
 
+    #: The score is linear in the user vector: a sum of user-vector terms splits the score exactly (explanations).
+    linear_in_user = True
+
+    def constant(self, item: int, user: int | None = None) -> float:
+        """The part of a score that is not <u, i>: the item's (and a training user's) bias and the global bias."""
+        if not self.biases:
+            return 0.0
+        total = self.item_bias.weight[item, 0] + self.global_bias[0]
+        return float(total + (self.user_bias.weight[user, 0] if user is not None else 0.0))
+
     def forward(self, u: torch.Tensor, i: torch.Tensor, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         logit = (u * i).sum(-1)
         if self.biases:
@@ -36,11 +46,14 @@ class DotHead(nn.Module):
     def score_all(
         self, u: torch.Tensor, item_vectors: torch.Tensor, users: torch.Tensor, items: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Scores [users, rows of item_vectors]; `items` names those rows (None: the whole catalogue, in order)."""
+        """Scores [users, rows of item_vectors]; `items` names those rows (None: the whole catalogue, in order).
+        `users` None: users the model never trained on (served from a history), who have no bias of their own."""
         scores = u @ item_vectors.T
         if self.biases:
             item_bias = self.item_bias.weight.T if items is None else self.item_bias(items).T
-            scores = scores + item_bias + self.user_bias(users) + self.global_bias
+            scores = scores + item_bias + self.global_bias
+            if users is not None:
+                scores = scores + self.user_bias(users)
         return scores
 
 

@@ -92,13 +92,27 @@ class RecommenderModule(pl.LightningModule):
         `sequences` (left-padded item indices, next-item prediction) replaces what the user tower would look up:
         the user is then the given history, read by a sequence tower."""
         item_vectors = self.all_item_vectors()
+        return self.head.score_all(self.user_vectors(users, sequences, item_vectors), item_vectors, users)
+
+    def user_vectors(
+        self, users: torch.Tensor, sequences: torch.Tensor | None = None, item_vectors: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The user tower's vectors [users, dim] of training users (read from `sequences` when given), as
+        `score_all_items` scores them (also what `lmrec-export embeddings=true` writes)."""
+        item_vectors = self.all_item_vectors() if item_vectors is None else item_vectors
         if sequences is None:
             lookup = self.user_tower.lookup(users)
-            u = self.user_tower(users, lookup, item_vectors[lookup.items])
-        else:
-            lookup = self.user_tower.lookup_sequences(sequences, users)
-            u = self.user_tower.pool(self.user_tower.encode(lookup, item_vectors[lookup.items]), lookup)
-        return self.head.score_all(u, item_vectors, users)
+            return self.user_tower(users, lookup, item_vectors[lookup.items])
+        lookup = self.user_tower.lookup_sequences(sequences, users)
+        return self.user_tower.pool(self.user_tower.encode(lookup, item_vectors[lookup.items]), lookup)
+
+    def score_histories(self, histories: list[torch.Tensor]) -> torch.Tensor:
+        """Logits [len(histories), all items] for users given only by their items (oldest first): the user tower
+        reads them as it reads a training user's (`UserTower.lookup_histories`), and no per-user bias is added
+        (`lmrec.serving` serves new users with it)."""
+        item_vectors = self.all_item_vectors()
+        lookup = self.user_tower.lookup_histories(histories)
+        return self.head.score_all(self.user_tower(None, lookup, item_vectors[lookup.items]), item_vectors, None)
 
     # -- sequences (next-item prediction; the user tower must be a sequence tower) ------------------------------
     def encode_sequences(

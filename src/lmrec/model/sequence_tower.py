@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from lmrec.config.arguments import BuildFacts, provides
-from lmrec.data.sequences import UserSequences
+from lmrec.data.sequences import PAD, UserSequences
 from lmrec.errors import ConfigError
 from lmrec.model.user_towers import ItemLookup, UserTower
 
@@ -90,8 +90,20 @@ class SequenceUserTower(UserTower):
     #: Whether the tower reads sequences the task gives (`lookup_sequences`, `encode`, `pool`): next-item needs it.
     reads_sequences = True
 
+    new_users = None
+
     def lookup(self, users: torch.Tensor) -> ItemLookup:
         return self.lookup_sequences(self.train_inputs[users], users)
+
+    def lookup_histories(self, histories: list[torch.Tensor]) -> ItemLookup:
+        """Users given by their items, oldest first: their last `max_length` items, left-padded, as for a training
+        user's sequence."""
+        padded = torch.full((len(histories), self.max_length), PAD, dtype=torch.long)
+        for row, history in enumerate(histories):
+            recent = history[-self.max_length :]
+            if len(recent):
+                padded[row, -len(recent) :] = recent
+        return self.lookup_sequences(padded)
 
     def forward(self, users: torch.Tensor, lookup: ItemLookup, item_vectors: torch.Tensor) -> torch.Tensor:
         return self.pool(self.encode(lookup, item_vectors), lookup)

@@ -37,6 +37,14 @@ class UserTower(nn.Module):
         """One vector per user; `item_vectors` holds the vectors of `lookup.items` (shape [*items.shape, dim])."""
         raise NotImplementedError
 
+    #: Why this tower cannot read a user it never trained on, or None when it can (`lookup_histories`).
+    new_users: str | None = "it learns one vector per training user and has none for a user it never saw"
+
+    def lookup_histories(self, histories: list[torch.Tensor]) -> ItemLookup:
+        """What `forward` needs for users given only by their items (each a tensor of item indices, oldest first):
+        a tower without per-user parameters serves a user it never saw (`lmrec.serving`)."""
+        raise NotImplementedError(self.new_users)
+
 
 def _id_embedding(num: int, dim: int, init_std: float) -> nn.Embedding:
     table = nn.Embedding(num, dim)
@@ -77,6 +85,16 @@ class HistoryUserTower(UserTower):
         )
         self.projection = nn.Linear(dim, dim)
 
+    new_users = None
+
+    def lookup_histories(self, histories: list[torch.Tensor]) -> ItemLookup:
+        """The same lookup for users given by their items: each history's mean, as for a training user."""
+        lengths = torch.tensor([len(h) for h in histories], dtype=torch.long)
+        items = torch.cat(histories) if histories else torch.empty(0, dtype=torch.long)
+        batch_row = torch.repeat_interleave(torch.arange(len(histories)), lengths)
+        weights = (1.0 / lengths.clamp_min(1).float()).repeat_interleave(lengths)
+        return ItemLookup(items, (len(histories), torch.arange(len(histories)), batch_row, weights))
+
     def lookup(self, users: torch.Tensor) -> ItemLookup:
         """Every training item of every distinct user; the layout is (row of each user among the distinct users,
         distinct user of each history entry, its weight 1/|history|)."""
@@ -102,6 +120,12 @@ class HistoryUserTower(UserTower):
         batch_row, positions = batch_row[keep], positions[keep]
         counts = torch.bincount(batch_row, minlength=num_rows).clamp_min(1).float()
         return batch_row, positions, 1.0 / counts[batch_row]
+
+    def additive_terms(self, item_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The user vector of a history as a sum: one term per history item [n, dim] plus a constant [dim].
+        W·mean(v) + b = Σ W·v_j / n + b: what makes a dot-product score exactly attributable to history items."""
+        weight, bias = self.projection.weight, self.projection.bias
+        return item_vectors @ weight.T / max(len(item_vectors), 1), bias
 
     def forward(self, users: torch.Tensor, lookup: ItemLookup, item_vectors: torch.Tensor) -> torch.Tensor:
         num_distinct, user_row, batch_row, weights = lookup.layout

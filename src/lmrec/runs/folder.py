@@ -161,14 +161,17 @@ def saved_config(run_dir: Path) -> DictConfig:
 NOT_REBUILT = ("callbacks", "logger")
 
 
-def rebuild_config(run_dir: Path) -> DictConfig:
-    """The saved config of a run about to be rebuilt (`lmrec-eval`, `lmrec-export`), as data: the sections a rebuild
-    never instantiates left out, and every `_target_` left checked against the narrower allow-list of run folders
-    (no Lightning profiler, plugin, strategy, logger or callback object), before anything is built."""
+def rebuild_config(run_dir: Path, paths: dict | None = None) -> DictConfig:
+    """The saved config of a run about to be rebuilt (`lmrec-eval`, `lmrec-export`, `lmrec.serving`), as data: the
+    sections a rebuild never instantiates left out, and every `_target_` left checked against the narrower
+    allow-list of run folders (no Lightning profiler, plugin, strategy, logger or callback object), before anything
+    is built. `paths` replaces entries of `paths` first (outside a Hydra app, `${hydra:...}` cannot resolve)."""
     cfg = saved_config(run_dir)
     with open_dict(cfg):
         for section in NOT_REBUILT:
             cfg.pop(section, None)
+        for key, value in (paths or {}).items():
+            cfg.paths[key] = value
     check_targets(cfg, from_folder=True)
     return cfg
 

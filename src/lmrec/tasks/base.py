@@ -112,6 +112,15 @@ class Task(nn.Module):
     ) -> None:
         raise NotImplementedError
 
+    def eval_scores(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scores [users, catalogue] of the users of an evaluation batch, as this task evaluates them."""
+        return model.score_all_items(batch["users"])
+
+    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, torch.Tensor]:
+        """What `eval_scores` reads for `users` when `split` is evaluated (a task whose users are sequences adds
+        them): how a served recommendation for a known user gets the very scores the evaluation ranks."""
+        return {"users": users}
+
     def compute_metrics(self, metrics: torchmetrics.MetricCollection, split: str) -> dict[str, torch.Tensor]:
         """Every number of a finished pass, named `<split>/<name>` (a metric may return several), and the
         accumulators reset for the next pass. torchmetrics syncs the sums across DDP ranks, so these are exact."""

@@ -230,6 +230,11 @@ class NextItemTask(RankingTask):
     def eval_scores(self, model: SequenceScorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model.score_all_items(batch["users"], sequences=batch["sequences"])
 
+    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, torch.Tensor]:
+        """The users and their sequences of everything before `split`, as the evaluation gives them."""
+        sequences = sequences_of(splits, SEEN_BEFORE[split])
+        return {"users": users, **SequenceInputs(sequences, self.max_length)(users)}
+
 
 def keep_rows(matrix: CSRMatrix, keep: torch.Tensor) -> CSRMatrix:
     """`matrix` with the rows where `keep` is False emptied."""

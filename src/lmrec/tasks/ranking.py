@@ -218,10 +218,6 @@ class RankingTask(Task):
         user bucket's columns NaN outside it), so each column's mean over its non-NaN rows is the logged metric."""
         return ["user"], self.metric_names(split)
 
-    def eval_scores(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Scores [users, catalogue] of an evaluation batch (a task whose users are sequences overrides it)."""
-        return model.score_all_items(batch["users"])
-
     def update_metrics(
         self, metrics: torchmetrics.MetricCollection, model: Scorer, batch: dict[str, torch.Tensor]
     ) -> None:

@@ -60,3 +60,24 @@ class ImplicitALS(FittedBaseline):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_factors[users.to(self.user_factors.device)] @ self.item_factors.T
+
+    new_users = None
+
+    def score_histories(self, histories: CSRMatrix) -> torch.Tensor:
+        """A new user's factors solved against the fixed item factors, exactly as one ALS user step of the
+        `implicit` library that fitted them (Hu, Koren and Volinsky's fold-in with implicit's confidence c = α·r):
+        (YᵀY + (α − 1) Y_uᵀY_u + λI) x = α Y_uᵀ 1, then scores x Yᵀ."""
+        y = self.item_factors.double()
+        alpha, l2 = self.options["alpha"], self.options["regularization"]
+        base = y.T @ y + l2 * torch.eye(y.shape[1], dtype=torch.float64)
+        factors = []
+        for row in range(histories.shape[0]):
+            seen = y[histories.col[histories.crow[row] : histories.crow[row + 1]]]
+            system = base + (alpha - 1) * seen.T @ seen
+            factors.append(torch.linalg.solve(system, alpha * seen.sum(0)))
+        return (torch.stack(factors) @ y.T).float() if factors else torch.zeros(0, y.shape[0])
+
+    def item_neighbours(self, item: int) -> torch.Tensor:
+        """Cosine similarity of the item factors."""
+        y = torch.nn.functional.normalize(self.item_factors, dim=1)
+        return y @ y[item]

@@ -31,6 +31,26 @@ class FittedBaseline(nn.Module):
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.score_all(users).gather(1, items.unsqueeze(1)).squeeze(1)
 
+    # -- serving (lmrec.serving): users given by their items, an item's neighbours, a score's evidence ------------
+    #: Why the model cannot score a user it never trained on, or None when `score_histories` can.
+    new_users: str | None = "it keeps fitted values per training user and none for a user it never saw"
+    #: Whether a user's score depends on their history (popularity and the rating biases do not).
+    uses_history = True
+
+    def score_histories(self, histories: CSRMatrix) -> torch.Tensor:
+        """Scores [rows, all items] of users given only by their items (one row of `histories` each), computed
+        the way `score_all` computes a training user's, so the same history gives the same scores."""
+        raise NotImplementedError(self.new_users)
+
+    def item_neighbours(self, item: int) -> torch.Tensor:
+        """How strongly `item` points to every item [items], in the model's own item-item terms."""
+        raise NotImplementedError("it has no item-item relation")
+
+    def contributions(self, history: torch.Tensor, item: int) -> torch.Tensor | None:
+        """Each history item's exact share of `item`'s score [len(history)], where the score is a sum over the
+        history (EASE, ItemKNN); None for a model whose score is not."""
+        return None
+
 
 def sparse_rows(matrix: CSRMatrix, rows: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The given rows of a 0/1 CSR matrix as a torch sparse COO tensor [len(rows), num_cols], for `X_u @ W`

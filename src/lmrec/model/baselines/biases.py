@@ -64,3 +64,11 @@ class RatingBiases(FittedBaseline):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.global_mean + self.user_bias[users].unsqueeze(1) + self.item_bias.unsqueeze(0)
+
+    new_users = None
+    uses_history = False
+
+    def score_histories(self, histories: object) -> torch.Tensor:
+        """A user without training ratings has no bias of their own: μ + b_i (their items are only masked)."""
+        rows = histories.shape[0]  # type: ignore[attr-defined]
+        return (self.global_mean + self.item_bias.unsqueeze(0)).expand(rows, -1).clone()

@@ -80,4 +80,4 @@ class FittedModelBuilder:
         baseline = instantiate_with(self.cfg.baseline, facts.arguments(), key="model.baseline")
         if not isinstance(baseline, FittedBaseline):
             raise ConfigError(f"model.baseline._target_={self.cfg.baseline._target_} is not an lmrec FittedBaseline")
-        return BaselineModule(baseline, task, name=self.name)
+        return BaselineModule(baseline, task, name=self.name, num_items=datamodule.num_items)

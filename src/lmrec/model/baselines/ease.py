@@ -44,5 +44,20 @@ class EASE(FittedBaseline):
         self.weights = weights.float()
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        rows = sparse_rows(self.history, users.cpu()).to(self.weights.device)
-        return torch.sparse.mm(rows, self.weights)
+        return self.score_histories(self.history, users)
+
+    new_users = None
+
+    def score_histories(self, histories: CSRMatrix, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """X_u B for the given rows of `histories` (all of them by default): one code path for training users and
+        users given by their items, so the same items give bit-identical scores."""
+        rows = torch.arange(histories.shape[0]) if rows is None else rows.cpu()
+        return torch.sparse.mm(sparse_rows(histories, rows).to(self.weights.device), self.weights)
+
+    def item_neighbours(self, item: int) -> torch.Tensor:
+        """B's row: how much having `item` in a history adds to every other item's score."""
+        return self.weights[item]
+
+    def contributions(self, history: torch.Tensor, item: int) -> torch.Tensor:
+        """B[j, item] for each history item j: the score X_u B is their sum, exactly."""
+        return self.weights[history, item]

@@ -57,5 +57,25 @@ class ItemKNN(FittedBaseline):
         ).coalesce()
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        rows = self.history.dense_rows(users.cpu()).to(self.neighbour_weight.device, torch.float32)  # [B, items]
-        return torch.sparse.mm(self.neighbour_matrix(), rows.T).T
+        return self.score_histories(self.history, users)
+
+    new_users = None
+
+    def score_histories(self, histories: CSRMatrix, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """sum over the history of each item's similarity to it: one code path for every user."""
+        rows = torch.arange(histories.shape[0]) if rows is None else rows.cpu()
+        dense = histories.dense_rows(rows).to(self.neighbour_weight.device, torch.float32)  # [B, items]
+        return torch.sparse.mm(self.neighbour_matrix(), dense.T).T
+
+    def item_neighbours(self, item: int) -> torch.Tensor:
+        """The item's own neighbour list: sim(item, j) for its k most similar items, 0 elsewhere."""
+        out = torch.zeros(self.neighbour_index.shape[0], device=self.neighbour_weight.device)
+        out[self.neighbour_index[item]] = self.neighbour_weight[item]
+        return out
+
+    def contributions(self, history: torch.Tensor, item: int) -> torch.Tensor:
+        """sim(item, j) for each history item j that is one of `item`'s neighbours (0 otherwise): the score is
+        their sum, exactly."""
+        weights = torch.zeros(self.neighbour_index.shape[0], device=self.neighbour_weight.device)
+        weights[self.neighbour_index[item]] = self.neighbour_weight[item]
+        return weights[history]

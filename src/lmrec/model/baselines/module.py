@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from lmrec.data.sparse import CSRMatrix
 from lmrec.errors import ConfigError
 from lmrec.model.baselines.base import FittedBaseline
 from lmrec.tasks.base import Task
@@ -22,8 +23,9 @@ from lmrec.tasks.base import Task
 class BaselineModule(pl.LightningModule):
     """Wraps a `FittedBaseline` in the `Scorer` protocol the tasks use."""
 
-    def __init__(self, baseline: FittedBaseline, task: Task, name: str = "baseline") -> None:
+    def __init__(self, baseline: FittedBaseline, task: Task, name: str = "baseline", num_items: int = 0) -> None:
         super().__init__()
+        self.num_items = int(num_items)  # the catalogue's size, for users given by their items
         self.task = task
         self.metrics = nn.ModuleDict({split: task.evaluation_metrics(split) for split in ("val", "test")})
         #: Each evaluated row's values of the last pass of each split, when the task keeps them (`per_user`).
@@ -76,6 +78,15 @@ class BaselineModule(pl.LightningModule):
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.score_all_items(users)[:, items]
+
+    def score_histories(self, histories: list[torch.Tensor]) -> torch.Tensor:
+        """Scores [len(histories), all items] of users given only by their items, as `score_all_items` scores a
+        training user (`FittedBaseline.score_histories`)."""
+        rows = torch.repeat_interleave(torch.arange(len(histories)), torch.tensor([len(h) for h in histories]))
+        items = torch.cat(histories) if histories else torch.empty(0, dtype=torch.long)
+        shape = (len(histories), self.num_items)
+        scores = self.baseline.score_histories(CSRMatrix.from_pairs(rows, items, shape))
+        return self._to_logits(scores) if self._to_logits is not None else scores
 
     def parameter_counts(self) -> dict[str, float]:
         """A fitted model has no trained parameters; its fitted state (buffers) is what it costs to keep."""

@@ -21,3 +21,10 @@ class MostPopular(FittedBaseline):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.counts.to(users.device).expand(len(users), -1).clone()
+
+    new_users = None
+    uses_history = False
+
+    def score_histories(self, histories: CSRMatrix) -> torch.Tensor:
+        """Popularity is everyone's score; a history only decides what is masked as seen."""
+        return self.counts.expand(histories.shape[0], -1).clone()
