@@ -37,8 +37,12 @@ def check_means(run_dir, split: str = "test") -> pd.DataFrame:
     "overrides",
     [
         [ID_TOWER],  # rating: one row per rated pair
-        [ID_TOWER, "task=ranking", "task.buckets={users:{quantiles:2},items:{cold:true}}",
-         "task.sampled_eval=[{negatives:50}]"],
+        [
+            ID_TOWER,
+            "task=ranking",
+            "task.buckets={users:{quantiles:2},items:{cold:true}}",
+            "task.sampled_eval=[{negatives:50}]",
+        ],
         ["task=ranking", "model=ease"],  # a fitted baseline
         ["experiment=sasrec", "trainer.max_epochs=1"],  # next-item
     ],

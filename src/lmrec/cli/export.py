@@ -115,8 +115,9 @@ def export_embeddings(cfg: DictConfig) -> Path:
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output_dir={out} exists and is not empty; choose another folder or remove it")
     manifest = write_embeddings(rec, out, cfg.get("index"))
-    log.info("wrote %d item vectors (%d users) of width %d to %s", manifest["items"], manifest["users"],
-             manifest["dim"], out)
+    log.info(
+        "wrote %d item vectors (%d users) of width %d to %s", manifest["items"], manifest["users"], manifest["dim"], out
+    )
     return out
 
 

@@ -150,9 +150,7 @@ class TowerModelBuilder:
 
     def _components(self, facts: BuildFacts) -> dict[str, nn.Module]:
         arguments = facts.arguments()
-        return {
-            name: instantiate_with(self.cfg[name], arguments, key=f"model.{name}") for name in self.COMPONENTS
-        }
+        return {name: instantiate_with(self.cfg[name], arguments, key=f"model.{name}") for name in self.COMPONENTS}
 
     def _text_width(self, saved: torch.Tensor | None) -> int:
         """Width of the text vectors: the saved table's, or read from the encoder's config.json (no model is

@@ -82,5 +82,3 @@ def with_secrets_given_again(saved: list[str], given: list[str], run_dir: Path) 
             )
         restored.append(again[-1])
     return restored
-
-

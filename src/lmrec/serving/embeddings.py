@@ -78,7 +78,7 @@ def head_biases(rec: Recommender) -> tuple[np.ndarray | None, np.ndarray | None,
         return None, None, f"{type(head).__name__}: not a dot product; the vectors find neighbours only"
     if not getattr(head, "biases", False):
         return None, None, "dot: <user vector, item vector>"
-    item_bias = head.item_bias.weight[:, 0].detach().float().cpu().numpy() + float(head.global_bias[0])
+    item_bias = head.item_bias.weight[:, 0].detach().float().cpu().numpy() + float(head.global_bias.detach()[0])
     user_bias = head.user_bias.weight[:, 0].detach().float().cpu().numpy()
     return item_bias, user_bias, "dot: <user vector, item vector> + item bias (+ user bias, constant per user)"
 

@@ -31,7 +31,6 @@ TUNING_OPTIONS: tuple[Option, ...] = (
 )
 
 
-
 def encoder_parameter_groups(
     model: nn.Module, encoders: tuple[nn.Module, ...], lr: float | None, weight_decay: float | None
 ) -> list[dict]:
