@@ -118,6 +118,7 @@ LAYERS = [
     ("lmrec.runs",),
     ("lmrec.compare",),
     ("lmrec.sweeps",),
+    ("lmrec.study",),
     ("lmrec.cli", "lmrec.serving"),
     ("lmrec.bench",),
 ]

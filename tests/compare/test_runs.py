@@ -16,11 +16,11 @@ from lmrec.errors import ConfigError, MissingInputError, RunFolderError
 
 
 def fake_run(folder: Path, overrides: list[str], seed: int, values: dict[str, list[float]], data_key: str = "k1",
-             ties: str = "random") -> Path:  # fmt: skip
+             ties: str = "random", task_class: str = "ranking.RankingTask") -> Path:  # fmt: skip
     """A finished run folder as lmrec-train leaves it, with the per-user values given."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*overrides, f"seed={seed}", "logger=csv"]))
-    task = {"_target_": "lmrec.tasks.ranking.RankingTask", "ties": ties, "monitor": "val/ndcg@10"}
+    task = {"_target_": f"lmrec.tasks.{task_class}", "ties": ties, "monitor": "val/ndcg@10"}
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "task": task, "data": {"source": {}}}))
     table = pd.DataFrame({"user_id": np.arange(len(next(iter(values.values())))) + 100, **values})
     (folder / "per_user").mkdir()
@@ -72,7 +72,12 @@ def test_runs_evaluated_on_other_data_or_another_protocol_are_not_paired(tmp_pat
     a = fake_run(tmp_path / "a", ["model=ease"], 1, {"ndcg@10": [0.1, 0.2]})
     b = fake_run(tmp_path / "b", ["model=pop"], 1, {"ndcg@10": [0.1, 0.3]}, data_key="other")
     c = fake_run(tmp_path / "c", ["model=als"], 1, {"ndcg@10": [0.1, 0.3]}, ties="first")
-    runs = {run.folder.name: run for run in find_runs([a, b, c])}
+    d = fake_run(tmp_path / "d", ["experiment=sasrec"], 1, {"ndcg@10": [0.2, 0.1]}, task_class="next_item.NextItemTask")
+    e = fake_run(tmp_path / "e", ["task=rating"], 1, {"ndcg@10": [0.2, 0.1]}, task_class="rating.RatingTask")
+    runs = {run.folder.name: run for run in find_runs([a, b, c, d, e])}
+    check_pairable(runs["a"], runs["d"])  # a next-item model is evaluated as the ranking task evaluates
+    with pytest.raises(RunFolderError, match=r"evaluated differently \(task._target_"):
+        check_pairable(runs["a"], runs["e"])
     with pytest.raises(RunFolderError, match="were not evaluated on the same data"):
         check_pairable(runs["a"], runs["b"])
     with pytest.raises(RunFolderError, match=r"evaluated differently \(task.ties: 'random' vs 'first'\)"):

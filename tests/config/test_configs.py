@@ -15,7 +15,7 @@ from tests.conftest import REPO_ROOT
 from tests.helpers import compose_train
 
 #: Groups a run composes outside Hydra's own (`hydra/...`) and the sweep-only `hparams_search`.
-RUN_GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "paths", "experiment")
+RUN_GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "paths", "experiment", "protocol")
 
 
 def group_options() -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ from lmrec.encoders.tuning.base import TUNING_OPTIONS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 #: Folders of overrides and sweeps: every value there is a deliberate choice, not a default.
-CHOICES = ("experiment", "hparams_search", "hydra")
+CHOICES = ("experiment", "hparams_search", "hydra", "protocol")
 #: Examples of the user's own files, not defaults: every value there describes the example (the bundled ratings).
 TEMPLATES = ("data/generic.yaml", "data/recbole_atomic.yaml")
 #: Option groups read as mappings: their base yaml, and the schema that declares their defaults.

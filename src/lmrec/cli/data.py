@@ -80,8 +80,13 @@ def stats(overrides: Sequence[str], card_dir: Path | None, as_json: bool) -> int
         print(json.dumps(card, indent=2, default=str))
     else:
         protocol = card["protocol"]
-        print_table(card, f"{datamodule.source.name} - split {protocol['split']} {protocol['ratios']}")
+        ratios = f" {protocol['ratios']}" if protocol["split"] in RATIO_SPLITS else ""  # the others ignore them
+        print_table(card, f"{datamodule.source.name} - split {protocol['split']}{ratios}")
     return 0
+
+
+#: Split strategies that read `data.split.ratios` (leave-one-out and a shipped split do not).
+RATIO_SPLITS = ("random", "user_random", "temporal", "cold_items", "cold_users")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,12 @@ PLACE_KEYS = ("hydra.", "paths.", "logger", "resume", "overwrite", "per_user", "
               "data.eval_batch_size", "data.eval_memory_mb")  # fmt: skip
 #: Task options that change what a metric means: two runs that differ here are not evaluated alike.
 PROTOCOL_KEYS = ("_target_", "ties", "mask_history", "sampled_eval", "auc")
+#: Task classes whose evaluation is one and the same (the ranking task's full ranking of every user's held-out
+#: items, over the same users and masks): a next-item model pairs with a fitted baseline on the same split.
+EVALUATED_ALIKE = {
+    "lmrec.tasks.ranking.RankingTask": "full ranking (lmrec.tasks.ranking)",
+    "lmrec.tasks.next_item.NextItemTask": "full ranking (lmrec.tasks.ranking)",
+}
 
 
 def _key(override: str) -> str:
@@ -98,6 +104,8 @@ def read_run(folder: Path) -> Run:
     seed = OmegaConf.select(config, "seed", default=None) if config is not None else None
     task = OmegaConf.to_container(config.task, resolve=False) if config is not None and "task" in config else {}
     protocol = {key: task.get(key) for key in PROTOCOL_KEYS if key in task}
+    if "_target_" in protocol:
+        protocol["_target_"] = EVALUATED_ALIKE.get(str(protocol["_target_"]), protocol["_target_"])
     overrides = [redact_override(o) for o in read_recorded_overrides(folder)]
     return Run(folder, info, metrics, overrides, int(seed) if seed is not None else None, protocol)
 

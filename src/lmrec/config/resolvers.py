@@ -5,7 +5,8 @@
 `on_rank_zero` and `rank_suffix` keep `.hydra/` on rank zero and name per-rank log files
 (`lmrec.runtime.distributed`); `metric_mode` gives a metric's direction as the task declares it
 (`Task.metric_mode`), so checkpointing, early stopping and Optuna follow the monitored metric without a hand-set
-mode; `config_groups` lists the choices `--help` shows (`lmrec.config.help`).
+mode; `config_groups` lists the choices `--help` shows (`lmrec.config.help`); `fold_validation` gives
+`task.fold_validation`'s default for the split strategy (`lmrec.tasks.test_input`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lmrec.config.location import bundled_data, project_root
 from lmrec.errors import ConfigError
 from lmrec.runtime.distributed import on_rank_zero, rank_suffix
 from lmrec.sweeps.context import wandb_group, wandb_job_type
+from lmrec.tasks.test_input import fold_validation_default
 
 
 def metric_mode(task_target: str, metric: str) -> str:
@@ -39,6 +41,7 @@ RESOLVERS = {
     "lmrec.rank_suffix": rank_suffix,
     "lmrec.metric_mode": metric_mode,
     "lmrec.config_groups": config_groups,
+    "lmrec.fold_validation": fold_validation_default,
 }
 
 

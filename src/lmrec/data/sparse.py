@@ -28,6 +28,11 @@ class CSRMatrix(NamedTuple):
         crow[1:] = torch.cumsum(counts, 0)
         return cls(crow, keys % shape[1], (int(shape[0]), int(shape[1])))
 
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> CSRMatrix:
+        """A matrix with no stored entry (e.g. an exclusion mask that masks nothing)."""
+        return cls(torch.zeros(shape[0] + 1, dtype=torch.long), torch.empty(0, dtype=torch.long), shape)
+
     def row_lengths(self) -> torch.Tensor:
         return self.crow.diff()
 

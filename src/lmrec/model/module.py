@@ -106,13 +106,18 @@ class RecommenderModule(pl.LightningModule):
         lookup = self.user_tower.lookup_sequences(sequences, users)
         return self.user_tower.pool(self.user_tower.encode(lookup, item_vectors[lookup.items]), lookup)
 
-    def score_histories(self, histories: list[torch.Tensor]) -> torch.Tensor:
-        """Logits [len(histories), all items] for users given only by their items (oldest first): the user tower
-        reads them as it reads a training user's (`UserTower.lookup_histories`), and no per-user bias is added
-        (`lmrec.serving` serves new users with it)."""
+    @property
+    def reads_history(self) -> bool:
+        """Whether the user tower reads a user from their items (`lmrec.tasks.test_input`)."""
+        return bool(getattr(self.user_tower, "reads_history", False))
+
+    def score_histories(self, histories: list[torch.Tensor], users: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [len(histories), all items] for users given by their items (oldest first): the user tower
+        reads them as it reads a training user's (`UserTower.lookup_histories`). `users`: the training users they
+        belong to (their per-user bias is added; None for new users, served by `lmrec.serving` without one)."""
         item_vectors = self.all_item_vectors()
         lookup = self.user_tower.lookup_histories(histories)
-        return self.head.score_all(self.user_tower(None, lookup, item_vectors[lookup.items]), item_vectors, None)
+        return self.head.score_all(self.user_tower(None, lookup, item_vectors[lookup.items]), item_vectors, users)
 
     # -- sequences (next-item prediction; the user tower must be a sequence tower) ------------------------------
     def encode_sequences(

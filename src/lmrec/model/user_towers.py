@@ -86,14 +86,17 @@ class HistoryUserTower(UserTower):
         self.projection = nn.Linear(dim, dim)
 
     new_users = None
+    #: Reads a user from their items, so test time may hand it training + validation items (`task.fold_validation`).
+    reads_history = True
 
     def lookup_histories(self, histories: list[torch.Tensor]) -> ItemLookup:
         """The same lookup for users given by their items: each history's mean, as for a training user."""
-        lengths = torch.tensor([len(h) for h in histories], dtype=torch.long)
-        items = torch.cat(histories) if histories else torch.empty(0, dtype=torch.long)
-        batch_row = torch.repeat_interleave(torch.arange(len(histories)), lengths)
+        device = histories[0].device if histories else self.crow.device
+        lengths = torch.tensor([len(h) for h in histories], dtype=torch.long, device=device)
+        items = torch.cat(histories) if histories else torch.empty(0, dtype=torch.long, device=device)
+        batch_row = torch.repeat_interleave(torch.arange(len(histories), device=device), lengths)
         weights = (1.0 / lengths.clamp_min(1).float()).repeat_interleave(lengths)
-        return ItemLookup(items, (len(histories), torch.arange(len(histories)), batch_row, weights))
+        return ItemLookup(items, (len(histories), torch.arange(len(histories), device=device), batch_row, weights))
 
     def lookup(self, users: torch.Tensor) -> ItemLookup:
         """Every training item of every distinct user; the layout is (row of each user among the distinct users,

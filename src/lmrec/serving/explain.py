@@ -57,6 +57,9 @@ def training_history(rec: Recommender, user: int | None) -> torch.Tensor | None:
     if user is None:
         return None
     model, task = rec.model, rec.loaded.task
+    folded = task.user_inputs(rec.splits, torch.tensor([user]), "test")
+    if "history_items" in folded and getattr(model, "reads_history", False):  # task.fold_validation
+        return folded["history_items"]
     baseline = getattr(model, "baseline", None)
     if baseline is not None and hasattr(baseline, "history"):
         matrix = baseline.history

@@ -135,7 +135,6 @@ class NextItemTask(RankingTask):
     def __init__(
         self,
         max_length: int = 50,
-        mask_history: bool = True,
         train_windows: str = "all",
         loss: str = "softmax",
         negatives: str | None = "full",
@@ -147,7 +146,7 @@ class NextItemTask(RankingTask):
         super().__init__(
             loss=loss, negatives=negatives, num_negatives=num_negatives, temperature=temperature, **ranking
         )
-        self.max_length, self.mask_history, self.train_windows = int(max_length), bool(mask_history), train_windows
+        self.max_length, self.train_windows = int(max_length), train_windows
 
     def check_components(self, components: Mapping[str, nn.Module] | None) -> None:
         """Refuse a model whose user tower cannot read a sequence, before any encoding."""
@@ -223,7 +222,7 @@ class NextItemTask(RankingTask):
             )
             targets = keep_rows(targets, ~without_input)
         seen = splits.matrix(*before)
-        exclude = seen if self.mask_history else empty_rows(splits.num_users, splits.num_items)
+        exclude = seen if self.mask_history else CSRMatrix.empty(seen.shape)
         extras = [*self.eval_extras(splits, split, targets, exclude), SequenceInputs(sequences, self.max_length)]
         return RankingEvalBatches(targets, exclude, split=split, extras=extras)
 
@@ -241,9 +240,3 @@ def keep_rows(matrix: CSRMatrix, keep: torch.Tensor) -> CSRMatrix:
     rows = torch.repeat_interleave(torch.arange(matrix.shape[0]), matrix.row_lengths())
     chosen = keep[rows]
     return CSRMatrix.from_pairs(rows[chosen], matrix.col[chosen], matrix.shape)
-
-
-def empty_rows(num_rows: int, num_cols: int) -> CSRMatrix:
-    return CSRMatrix(
-        torch.zeros(num_rows + 1, dtype=torch.long), torch.empty(0, dtype=torch.long), (num_rows, num_cols)
-    )

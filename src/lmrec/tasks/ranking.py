@@ -41,6 +41,7 @@ from lmrec.tasks.metrics import RankingMetricAccumulator, metric_names, normaliz
 from lmrec.tasks.objectives import candidate_softmax_loss, pairwise_loss, sampled_softmax_loss
 from lmrec.tasks.per_user import ROWS
 from lmrec.tasks.sampled import SampledNegatives, parse_sampled_eval, sampled_metrics
+from lmrec.tasks.test_input import HistoryInputs, history_scores
 from lmrec.tasks.ties import check_tie_policy
 
 #: The splits whose items are masked (never recommended, never counted) when evaluating each split.
@@ -82,6 +83,8 @@ class RankingTask(Task):
         sampled_eval: Sequence[dict] | None = None,
         buckets: dict | None = None,
         auc: Sequence[str] = ("val", "test"),
+        mask_history: bool = True,
+        fold_validation: bool = False,
     ) -> None:
         super().__init__()
         options = {"loss": loss, "negatives": negatives, "sampler": sampler, "ks": ks, "num_negatives": num_negatives,
@@ -109,6 +112,10 @@ class RankingTask(Task):
         if isinstance(auc, str) or not isinstance(auc, Sequence) or not set(auc) <= {"val", "test"}:
             raise ConfigError(f"task.auc={auc!r}; expected a list of splits from [val, test], e.g. [test] or []")
         self.auc_splits = tuple(s for s in ("val", "test") if s in auc)
+        for name, value in (("mask_history", mask_history), ("fold_validation", fold_validation)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"task.{name}={value!r}; expected true or false")
+        self.mask_history, self.fold_validation = mask_history, fold_validation
 
     @property
     def temperature(self) -> torch.Tensor:
@@ -129,7 +136,24 @@ class RankingTask(Task):
 
     def eval_dataset(self, splits: InteractionSplits, split: str) -> Dataset:
         targets, seen = splits.matrix(split), splits.matrix(*SEEN_BEFORE[split])
-        return RankingEvalBatches(targets, seen, split=split, extras=self.eval_extras(splits, split, targets, seen))
+        exclude = seen if self.mask_history else CSRMatrix.empty(seen.shape)
+        extras = [*self.eval_extras(splits, split, targets, exclude), *self.input_extras(splits, split)]
+        return RankingEvalBatches(targets, exclude, split=split, extras=extras)
+
+    def input_extras(self, splits: InteractionSplits, split: str) -> list:
+        """What a history-reading model is handed for `split` beyond its training items (`lmrec.tasks.test_input`):
+        the training and validation items at test time when `fold_validation` is on."""
+        return [HistoryInputs(splits.matrix(*SEEN_BEFORE[split]))] if self.fold_validation and split == "test" else []
+
+    def eval_scores(self, model: Scorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        folded = history_scores(model, batch)
+        return folded if folded is not None else model.score_all_items(batch["users"])
+
+    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, torch.Tensor]:
+        inputs: dict[str, torch.Tensor] = {"users": users}
+        for extra in self.input_extras(splits, split):
+            inputs.update(extra(users))
+        return inputs
 
     def eval_extras(self, splits: InteractionSplits, split: str, targets: CSRMatrix, seen: CSRMatrix) -> list:
         """Per-user evaluation data beside targets and mask: sampled negatives, activity buckets."""

@@ -20,7 +20,7 @@ What is measured
 Why
     The serving issue's acceptance check: a trained run answers like a service, concurrently and without leaking.
     The clients share the 2 cores with the server, so the latencies include the client's own time. Quick: 100
-    users, 50 requests per client count, a 300-request soak.
+    users, 50 requests per client count, a 300-request soak, one worker process.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def run(args: argparse.Namespace, ctx: Context) -> Result:
         run_train(overrides, run_dir)
         train_s = time.perf_counter() - began
     figures: dict[str, Any] = {"train_s": train_s, "clients": {}}
-    with Server(run_dir, ctx.workdir / "serve.log", args.workers) as server:
+    workers = 1 if ctx.quick else args.workers  # quick: the checks, not the throughput, so one process to start
+    with Server(run_dir, ctx.workdir / "serve.log", workers) as server:
         health = httpx.get(f"{server.url}/health").json()
         catalogue = pd_ids(run_dir)
         users, items = catalogue["users"], catalogue["items"]
@@ -157,13 +158,13 @@ def run(args: argparse.Namespace, ctx: Context) -> Result:
         checks["memory_flat"] = figures["soak"]["rss_growth_pct"] <= 10.0
     return {
         "figures": figures,
-        "options": {"requests": requests, "soak": soak, "train": list(overrides), "k": 10, "workers": args.workers},
+        "options": {"requests": requests, "soak": soak, "train": list(overrides), "k": 10, "workers": workers},
         "facts": {
             "model": health.get("model"),
             "items": health.get("items"),
             "users": health.get("users"),
             "usable_cores": usable_cores(),
-            "server": f"lmrec-serve (uvicorn, {args.workers} worker processes)",
+            "server": f"lmrec-serve (uvicorn, {workers} worker processes)",
         },
         "checks": checks,
     }

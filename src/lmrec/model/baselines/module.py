@@ -79,11 +79,18 @@ class BaselineModule(pl.LightningModule):
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.score_all_items(users)[:, items]
 
-    def score_histories(self, histories: list[torch.Tensor]) -> torch.Tensor:
+    @property
+    def reads_history(self) -> bool:
+        """Whether the score reads the user's items and can read others (`lmrec.tasks.test_input`)."""
+        return bool(self.baseline.uses_history and self.baseline.new_users is None)
+
+    def score_histories(self, histories: list[torch.Tensor], users: torch.Tensor | None = None) -> torch.Tensor:
         """Scores [len(histories), all items] of users given only by their items, as `score_all_items` scores a
-        training user (`FittedBaseline.score_histories`)."""
-        rows = torch.repeat_interleave(torch.arange(len(histories)), torch.tensor([len(h) for h in histories]))
-        items = torch.cat(histories) if histories else torch.empty(0, dtype=torch.long)
+        training user (`FittedBaseline.score_histories`; a fitted model keeps no per-user term, so `users` is not
+        read)."""
+        lengths = torch.tensor([len(h) for h in histories], dtype=torch.long)
+        rows = torch.repeat_interleave(torch.arange(len(histories)), lengths)
+        items = torch.cat(histories).cpu() if histories else torch.empty(0, dtype=torch.long)
         shape = (len(histories), self.num_items)
         scores = self.baseline.score_histories(CSRMatrix.from_pairs(rows, items, shape))
         return self._to_logits(scores) if self._to_logits is not None else scores
