@@ -105,7 +105,13 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def _print(result: Any, as_json: bool, render: Callable[[Any], str]) -> None:
-    print(json.dumps(result, indent=1, default=str) if as_json else render(result))
+    try:
+        print(json.dumps(result, indent=1, default=str) if as_json else render(result), flush=True)
+    except BrokenPipeError:  # `| head` closed the pipe: what it wanted was printed; no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's documented remedy
+        sys.exit(0)
 
 
 def _run(command: str, answer: Callable[[Any, dict[str, Any]], Any], render: Callable[[Any], str]) -> None:

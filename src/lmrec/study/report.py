@@ -53,6 +53,11 @@ def write_study(spec: StudySpec, results: dict[str, Any], failed: dict[str, str]
         f"of each dataset and setting (the first seed), the best then run on every seed and tested; {against}",
         "",
     ]
+    lines += ["| arm | overrides | searched |", "|---|---|---|"]
+    for arm in spec.arms.values():
+        searched = ", ".join(f"`{key}` {list(values)}" for key, values in arm.search.items()) or "–"
+        lines.append(f"| {arm.name} | `{' '.join(arm.overrides)}` | {searched} |")
+    lines.append("")
     summary: dict[str, Any] = {"cells": {}, "failed": failed}
     for name, cell in results.items():
         markdown, why = compare_cell(spec, cell, out / "report" / name)
