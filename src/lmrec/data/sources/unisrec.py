@@ -70,7 +70,12 @@ class UniSRecRelease(Source):
     item_fields: ClassVar[tuple[str, ...]] = ("text",)
 
     def __init__(
-        self, root: str | Path, dataset: str | None = None, history_cap: int = 50, duplicates: str = "last", **kwargs: Any
+        self,
+        root: str | Path,
+        dataset: str | None = None,
+        history_cap: int = 50,
+        duplicates: str = "last",
+        **kwargs: Any,
     ) -> None:
         super().__init__(root, duplicates=duplicates, **kwargs)
         if isinstance(history_cap, bool) or not isinstance(history_cap, int) or history_cap < 1:
