@@ -102,12 +102,13 @@ def test_model_variants_train_and_test(overrides, tiny_bert_dir, tmp_path):
 
 
 def _shipped_options() -> list[str]:
-    """`group=option` for every option file under conf/ (Hydra's own settings and `_`-prefixed bases excepted)."""
+    """`group=option` for every option file under conf/ (Hydra's own settings, `_`-prefixed bases and the study
+    specifications, which `lmrec-study` reads and `lmrec-train` never composes, excepted)."""
     conf = REPO_ROOT / "conf"
     found = []
     for path in sorted(conf.rglob("*.yaml")):
         relative = path.relative_to(conf)
-        if len(relative.parts) > 1 and relative.parts[0] != "hydra" and not path.name.startswith("_"):
+        if len(relative.parts) > 1 and relative.parts[0] not in ("hydra", "study") and not path.name.startswith("_"):
             found.append(f"{relative.parent.as_posix()}={path.stem}")
     return found
 
