@@ -28,6 +28,7 @@ class InteractionSplits:
         self._tensors = {}
         self._timestamps: dict[str, torch.Tensor] = {}
         self._rows: dict[str, torch.Tensor] = {}
+        self._matrices: dict[tuple[str, ...], CSRMatrix] = {}
         codes = frame["split"].to_numpy()
         for name, code in SPLIT_CODES.items():
             chosen = codes == code
@@ -58,7 +59,11 @@ class InteractionSplits:
         return len(self._tensors[split][0])
 
     def matrix(self, *splits: str) -> CSRMatrix:
-        """CSR [users, items] of the interactions in the given splits."""
-        users = torch.cat([self._tensors[s][0] for s in splits])
-        items = torch.cat([self._tensors[s][1] for s in splits])
-        return CSRMatrix.from_pairs(users, items, (self.num_users, self.num_items))
+        """CSR [users, items] of the interactions in the given splits. Built once per combination: the splits never
+        change, and evaluation passes and every served request (the seen items, a folded test-time history) ask for
+        the same ones again. Treat it as read-only."""
+        if splits not in self._matrices:
+            users = torch.cat([self._tensors[s][0] for s in splits])
+            items = torch.cat([self._tensors[s][1] for s in splits])
+            self._matrices[splits] = CSRMatrix.from_pairs(users, items, (self.num_users, self.num_items))
+        return self._matrices[splits]

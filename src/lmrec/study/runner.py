@@ -43,6 +43,7 @@ class Job:
     setting: str
     arm: str
     stage: str  # tune-<i> | seed-<s>
+    candidate: tuple[str, ...]  # the overrides that make this configuration of the arm (empty: the arm as given)
     overrides: tuple[str, ...]
     folder: Path
 
@@ -56,13 +57,13 @@ def finished(folder: Path) -> bool:
 
 
 def validation_value(folder: Path) -> tuple[float, str] | None:
-    """(the best validation value, `max` or `min`) a finished run recorded; None when it recorded none."""
-    info = json.loads((folder / "run.json").read_text())
-    value, monitor = info.get("best_value"), str(info.get("monitor") or "")
+    """(the best validation value, `max` or `min`) a finished run recorded; None when it recorded none. The
+    direction is the run's own resolved `task.monitor_mode`, as the task class declared it."""
+    value = json.loads((folder / "run.json").read_text()).get("best_value")
     if not isinstance(value, int | float) or not math.isfinite(value):
         return None
-    lower = monitor.split("/")[-1].split("@")[0] in ("rmse", "mae", "mse", "loss")
-    return float(value), "min" if lower else "max"
+    resolved = yaml.safe_load((folder / "config_resolved.yaml").read_text()) or {}
+    return float(value), str((resolved.get("task") or {}).get("monitor_mode", "max"))
 
 
 def train_command(job: Job) -> list[str]:
@@ -103,7 +104,7 @@ class Study:
             return []
         seed = self.spec.seeds[0]
         return [
-            Job(dataset, setting, arm, f"tune-{i}",
+            Job(dataset, setting, arm, f"tune-{i}", c,
                 (*self.base(dataset, setting, arm), *c, f"seed={seed}", "test=false", "per_user=false"),
                 self.folder(dataset, setting, arm, f"tune-{i}"))
             for i, c in enumerate(candidates)
@@ -111,7 +112,8 @@ class Study:
 
     def final_jobs(self, dataset: str, setting: str, arm: str, candidate: tuple[str, ...]) -> list[Job]:
         return [
-            Job(dataset, setting, arm, f"seed-{s}", (*self.base(dataset, setting, arm), *candidate, f"seed={s}"),
+            Job(dataset, setting, arm, f"seed-{s}", candidate,
+                (*self.base(dataset, setting, arm), *candidate, f"seed={s}"),
                 self.folder(dataset, setting, arm, f"seed-{s}"))
             for s in self.spec.seeds
         ]  # fmt: skip
@@ -196,7 +198,7 @@ class Study:
         rows, best, best_value = [], None, None
         for job in jobs:
             measured = validation_value(job.folder) if finished(job.folder) else None
-            candidate = job.overrides[len(self.base(job.dataset, job.setting, job.arm)) : -3]
+            candidate = job.candidate
             rows.append({"stage": job.stage, "overrides": list(candidate), "val": measured and measured[0]})
             if measured is not None:
                 value, mode = measured
