@@ -12,6 +12,7 @@ from omegaconf import DictConfig, open_dict
 from lmrec.cli.components import build_data
 from lmrec.config.compose import compose_config
 from lmrec.data.datamodule import RecDataModule
+from lmrec.serving.candidates import candidate_loader
 
 
 def compose_train(overrides: list[str], output_dir: Path, cache_dir: Path) -> DictConfig:
@@ -25,7 +26,7 @@ def compose_train(overrides: list[str], output_dir: Path, cache_dir: Path) -> Di
 
 def prepared_data(cfg: DictConfig) -> RecDataModule:
     """The datamodule of `cfg` with its data loaded (its task attached as `.task`)."""
-    _, datamodule = build_data(cfg)
+    _, datamodule = build_data(cfg, candidate_loader)
     datamodule.prepare()
     return datamodule
 

@@ -75,10 +75,11 @@ def max_abs_diff(a: Any, b: Any) -> float:
     return float((a - b.to(a.dtype)).abs().max())
 
 
-def build_random_model(shape: str, tokenizer_dir: Path, folder: Path, dtype: str) -> int:
-    """A Qwen2 backbone of the named shape with random weights, saved with the given tokenizer; its size."""
+def build_random_model(shape: str, tokenizer_dir: Path, folder: Path, dtype: str, causal: bool = False) -> int:
+    """A Qwen2 backbone of the named shape with random weights (`causal`: with its output head, tied to the
+    embeddings as Qwen2.5-0.5B/1.5B tie it), saved with the given tokenizer; its size."""
     import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2Model
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM, Qwen2Model
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     vocab = 151_936 if shape != "tiny" else max(len(tokenizer), 512)
@@ -92,7 +93,7 @@ def build_random_model(shape: str, tokenizer_dir: Path, folder: Path, dtype: str
     )
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = Qwen2Model(config).to(getattr(torch, dtype))
+        model = (Qwen2ForCausalLM if causal else Qwen2Model)(config).to(getattr(torch, dtype))
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return sum(p.numel() for p in model.parameters())

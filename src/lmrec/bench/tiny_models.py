@@ -92,3 +92,31 @@ def tiny_decoder(folder: Path) -> Path:
         )
         LlamaModel(config).save_pretrained(folder)
     return folder
+
+
+def tiny_causal_lm(folder: Path) -> Path:
+    """A random 2-layer Llama causal LM (width 32, output head tied to the embeddings) with `tiny_tokenizer`:
+    what a reranker reads answer logits from."""
+    folder = Path(folder)
+    if _done(folder):
+        return folder
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = tiny_tokenizer(folder)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            tie_word_embeddings=True,
+        )
+        LlamaForCausalLM(config).save_pretrained(folder)
+    return folder

@@ -35,6 +35,7 @@ from lmrec.runs.records import write_eval_metrics
 from lmrec.runtime.console import protect_console
 from lmrec.runtime.loggers import build_loggers
 from lmrec.runtime.trainer import build_trainer
+from lmrec.serving.candidates import candidate_loader
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     run_cfg = run_config(rebuild_config(run_dir), cfg)
     output_dir = Path(cfg.paths.output_dir)
     seed_run(run_cfg)
-    task, datamodule = build_data(run_cfg)
+    task, datamodule = build_data(run_cfg, candidate_loader)
     check_cache_dir(run_cfg.paths.get("cache_dir"))
     builder = model_builder(run_cfg.model)
     loggers = build_loggers(cfg.logger) if cfg.get("logger") else []

@@ -53,6 +53,7 @@ from lmrec.runtime.distributed import process_rank
 from lmrec.runtime.loggers import build_loggers, finish_wandb, wandb_finished_on_failure
 from lmrec.runtime.resources import ResourceMonitor
 from lmrec.runtime.trainer import build_trainer
+from lmrec.serving.candidates import candidate_loader
 from lmrec.sweeps.context import job_threads
 from lmrec.sweeps.objective import check_optimized_metric, objective_value
 
@@ -88,7 +89,7 @@ def setup(cfg: DictConfig, output_dir: Path, state: dict[str, Any] | None = None
     encoder runs last."""
     started, fingerprint = time.perf_counter(), config_sha256(cfg)
     seed_run(cfg)
-    task, datamodule = build_data(cfg)
+    task, datamodule = build_data(cfg, candidate_loader)
     check_cache_dir(cfg.paths.get("cache_dir"))
     check_optimized_metric(cfg.get("optimized_metric"), task, str(cfg.task.monitor))
     builder = model_builder(cfg.model)

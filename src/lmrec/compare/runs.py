@@ -37,7 +37,11 @@ PROTOCOL_KEYS = ("_target_", "ties", "mask_history", "sampled_eval", "auc")
 EVALUATED_ALIKE = {
     "lmrec.tasks.ranking.RankingTask": "full ranking (lmrec.tasks.ranking)",
     "lmrec.tasks.next_item.NextItemTask": "full ranking (lmrec.tasks.ranking)",
+    "lmrec.tasks.rerank.RerankTask": "full ranking (lmrec.tasks.ranking)",
 }
+#: Protocol values a task class fixes instead of exposing as options: a reranker's full-catalogue ranking always
+#: leaves out the items a user already has (its candidates never hold one).
+IMPLIED_PROTOCOL = {"lmrec.tasks.rerank.RerankTask": {"mask_history": True}}
 
 
 def _key(override: str) -> str:
@@ -104,6 +108,7 @@ def read_run(folder: Path) -> Run:
     seed = OmegaConf.select(config, "seed", default=None) if config is not None else None
     task = OmegaConf.to_container(config.task, resolve=False) if config is not None and "task" in config else {}
     protocol = {key: task.get(key) for key in PROTOCOL_KEYS if key in task}
+    protocol |= IMPLIED_PROTOCOL.get(str(protocol.get("_target_")), {})
     if "_target_" in protocol:
         protocol["_target_"] = EVALUATED_ALIKE.get(str(protocol["_target_"]), protocol["_target_"])
     overrides = [redact_override(o) for o in read_recorded_overrides(folder)]
