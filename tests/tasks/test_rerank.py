@@ -246,9 +246,15 @@ def test_lmrec_compare_pairs_a_reranker_with_its_retriever_user_by_user(runs):
     import pandas as pd
 
     from lmrec.compare.api import compare
+    from lmrec.compare.report import cost_table
 
     comparison = compare([runs["ease"], runs["zero-shot"]], metrics=["ndcg@10"])
     assert len(comparison.pairs) == 1
+    costs = {c["label"]: c["cost"] for c in comparison.as_dict()["configurations"]}
+    reranker = next(cost for label, cost in costs.items() if "rerank" in label)
+    info = json.loads((runs["zero-shot"] / "run.json").read_text())
+    assert reranker["prompt_tokens_per_user"] == info["task_cost"]["test/cost/prompt_tokens_per_user"] > 0
+    assert "prompt tokens/user" in cost_table(comparison.as_dict())
     reranked = pd.read_parquet(runs["zero-shot"] / "per_user" / "test.parquet").set_index("user_id")
     retriever = pd.read_parquet(runs["ease"] / "per_user" / "test.parquet").set_index("user_id")
     # The rerank run's own retriever column is the retriever run's metric, user by user.

@@ -236,6 +236,9 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
                 "epochs": trainer.current_epoch,
                 "seconds": time.perf_counter() - run.started,
                 "encoding": encoding_report(run.model),
+                # Cost figures a task logs itself (`<split>/cost/*`, `train/cost/*`: a reranker's prompt tokens,
+                # ranking seconds per 1,000 users, seconds per training step).
+                "task_cost": {k: float(v) for k, v in trainer.callback_metrics.items() if "/cost/" in k} or None,
                 "provenance": run.provenance,
                 **run.monitor.summary(),
             },

@@ -29,7 +29,13 @@ COST_COLUMNS = {
     "test_seconds": ("test s", C.fmt_seconds),
     "peak_memory_mb": ("peak memory MB", C.fmt_count),
     "device": ("device", lambda v: C.DASH if v is None else str(v)),
+    # What a task reports of its own cost (a reranker's prompts): shown when a configuration has a value.
+    "prompt_tokens_per_user": ("prompt tokens/user", C.fmt_count),
+    "seconds_per_1k_users": ("s / 1k users", C.fmt_seconds),
+    "seconds_per_step": ("s / train step", C.fmt_seconds),
 }
+#: The task-reported cost columns, left out of a table where no configuration has them.
+TASK_COST = ("prompt_tokens_per_user", "seconds_per_1k_users", "seconds_per_step")
 
 
 def as_dict(comparison: Any) -> dict[str, Any]:
@@ -131,9 +137,11 @@ def other_pairs_table(comparison: dict[str, Any], metric: str) -> str | None:
 
 def cost_table(comparison: dict[str, Any]) -> str:
     """Parameters, seconds (encoding, training, test pass), peak memory and device, averaged over seeds."""
-    rows = [[c["label"], *(fmt(c.get("cost", {}).get(k)) for k, (_, fmt) in COST_COLUMNS.items())]
-            for c in comparison["configurations"]]  # fmt: skip
-    return table(["configuration", *(title for title, _ in COST_COLUMNS.values())], rows)
+    configurations = comparison["configurations"]
+    keys = [k for k in COST_COLUMNS
+            if k not in TASK_COST or any(c.get("cost", {}).get(k) is not None for c in configurations)]  # fmt: skip
+    rows = [[c["label"], *(COST_COLUMNS[k][1](c.get("cost", {}).get(k)) for k in keys)] for c in configurations]
+    return table(["configuration", *(COST_COLUMNS[k][0] for k in keys)], rows)
 
 
 def bucket_table(comparison: dict[str, Any], metric: str, columns: list[str]) -> str:

@@ -86,6 +86,8 @@ class Run:
     def cost(self) -> dict[str, Any]:
         """What the run cost, from run.json: parameters, seconds (encoding, training, test pass), memory, device."""
         params, encoding = self.info.get("params") or {}, self.info.get("encoding") or {}
+        logged = {k: v for k, v in (self.metrics or {}).items() if "/cost/" in k}  # test-split figures
+        task_cost = {**logged, **(self.info.get("task_cost") or {})}
         return {
             "params_total": params.get("total"),
             "params_trainable": params.get("trainable"),
@@ -95,6 +97,10 @@ class Run:
             "run_seconds": self.info.get("seconds"),
             "peak_memory_mb": self.info.get("peak_memory_mb"),
             "device": self.info.get("device"),
+            # A task's own cost figures (run.json `task_cost`: a reranker's prompt tokens and ranking time).
+            "prompt_tokens_per_user": task_cost.get("test/cost/prompt_tokens_per_user"),
+            "seconds_per_1k_users": task_cost.get("test/cost/seconds_per_1k_users"),
+            "seconds_per_step": task_cost.get("train/cost/seconds_per_step"),
         }
 
 
