@@ -97,3 +97,20 @@ def build_random_model(shape: str, tokenizer_dir: Path, folder: Path, dtype: str
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return sum(p.numel() for p in model.parameters())
+
+
+def random_model_folder(
+    workdir: Path, quick: bool, shape: str, tokenizer: str | None, dtype: str, causal: bool = False
+) -> tuple[Path, int]:
+    """(folder, parameters) of a random decoder of `shape` (quick: "tiny" with a tiny BPE tokenizer), built in
+    `workdir`, with `tokenizer` (a folder; default: the packaged SmolLM2's): what the GPU benchmarks measure when
+    no real model folder is given."""
+    if quick:
+        from lmrec.bench.tiny_models import tiny_tokenizer
+
+        tokenizer_dir = Path(workdir) / "tiny-tokenizer"
+        tiny_tokenizer(tokenizer_dir)
+    else:
+        tokenizer_dir = Path(tokenizer or save_packaged_tokenizer(Path(workdir) / "tokenizer"))
+    folder = Path(workdir) / (f"{shape}-causal" if causal else shape)
+    return folder, build_random_model(shape, tokenizer_dir, folder, dtype, causal=causal)

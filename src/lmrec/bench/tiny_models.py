@@ -70,38 +70,21 @@ def tiny_tokenizer(folder: Path) -> Any:  # a transformers.PreTrainedTokenizerFa
 
 def tiny_decoder(folder: Path) -> Path:
     """A random 2-layer Llama decoder (width 32, grouped-query attention) with `tiny_tokenizer`, in `folder`."""
-    folder = Path(folder)
-    if _done(folder):
-        return folder
-    import torch
-    from transformers import LlamaConfig, LlamaModel
-
-    tokenizer = tiny_tokenizer(folder)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        config = LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=256,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        LlamaModel(config).save_pretrained(folder)
-    return folder
+    return _tiny_llama(folder, causal=False)
 
 
 def tiny_causal_lm(folder: Path) -> Path:
     """A random 2-layer Llama causal LM (width 32, output head tied to the embeddings) with `tiny_tokenizer`:
     what a reranker reads answer logits from."""
+    return _tiny_llama(folder, causal=True)
+
+
+def _tiny_llama(folder: Path, causal: bool) -> Path:
     folder = Path(folder)
     if _done(folder):
         return folder
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaModel
 
     tokenizer = tiny_tokenizer(folder)
     with torch.random.fork_rng():
@@ -113,10 +96,10 @@ def tiny_causal_lm(folder: Path) -> Path:
             num_hidden_layers=2,
             num_attention_heads=4,
             num_key_value_heads=2,
-            max_position_embeddings=2048,
+            max_position_embeddings=2048 if causal else 256,  # a reranker's prompt lists 30 items
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            tie_word_embeddings=True,
+            tie_word_embeddings=causal,
         )
-        LlamaForCausalLM(config).save_pretrained(folder)
+        (LlamaForCausalLM if causal else LlamaModel)(config).save_pretrained(folder)
     return folder

@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 from lmrec.bench import tables
 from lmrec.bench.configured import QUICK_DATA, compose, encoder_kwargs, prepared
-from lmrec.bench.decoders import SHAPES, build_random_model
+from lmrec.bench.decoders import SHAPES, random_model_folder
 from lmrec.bench.registry import Benchmark, Context, Result, register
 
 PHASES = ("encode", "encode4bit", "lora", "lora4bit")
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace, ctx: Context) -> Result:
     """Run the benchmark (quick: the tiny slice): its figures, options and facts, for the record."""
     import torch
 
-    from lmrec.bench.decoders import max_abs_diff, plain_last_token_encode, save_packaged_tokenizer
+    from lmrec.bench.decoders import max_abs_diff, plain_last_token_encode
     from lmrec.bench.timing import alternate, stopwatch
     from lmrec.encoders.configured import build_tuning
     from lmrec.encoders.text_encoder import TextEncoder
@@ -127,15 +126,7 @@ def run(args: argparse.Namespace, ctx: Context) -> Result:
     figures: dict = {"texts": len(texts)}
     folder = args.model
     if folder is None:
-        if quick:
-            from lmrec.bench.tiny_models import tiny_tokenizer
-
-            tokenizer = ctx.workdir / "tiny-tokenizer"
-            tiny_tokenizer(tokenizer)
-        else:
-            tokenizer = Path(args.tokenizer or save_packaged_tokenizer(ctx.workdir / "tokenizer"))
-        folder = ctx.workdir / shape
-        figures["params"] = build_random_model(shape, tokenizer, folder, dtype)
+        folder, figures["params"] = random_model_folder(ctx.workdir, quick, shape, args.tokenizer, dtype)
 
     def encoder_cfg(quantization: str | None, tuned: bool) -> Any:
         """The config whose `model.encoder` (and `model.tuning`) build one phase's encoder."""

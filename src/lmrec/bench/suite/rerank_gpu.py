@@ -24,12 +24,11 @@ Why
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from lmrec.bench import tables
 from lmrec.bench.configured import QUICK_DATA, compose, prepared
-from lmrec.bench.decoders import SHAPES, build_random_model
+from lmrec.bench.decoders import SHAPES, random_model_folder
 from lmrec.bench.registry import Benchmark, Context, Result, register
 from lmrec.bench.timing import alternate
 
@@ -123,7 +122,6 @@ def run(args: argparse.Namespace, ctx: Context) -> Result:
     """Run the benchmark (quick: the tiny slice on the CPU): its figures, options and facts, for the record."""
     import torch
 
-    from lmrec.bench.decoders import save_packaged_tokenizer
     from lmrec.bench.suite.rerank import build_module, prompts_of
     from lmrec.runtime.resources import peak_memory_mb, reset_peak_memory
 
@@ -137,15 +135,7 @@ def run(args: argparse.Namespace, ctx: Context) -> Result:
     figures: dict = {}
     folder = args.model
     if folder is None:
-        if quick:
-            from lmrec.bench.tiny_models import tiny_tokenizer
-
-            tokenizer = ctx.workdir / "tiny-tokenizer"
-            tiny_tokenizer(tokenizer)
-        else:
-            tokenizer = Path(args.tokenizer or save_packaged_tokenizer(ctx.workdir / "tokenizer"))
-        folder = ctx.workdir / f"{shape}-causal"
-        figures["params"] = build_random_model(shape, tokenizer, folder, dtype, causal=True)
+        folder, figures["params"] = random_model_folder(ctx.workdir, quick, shape, args.tokenizer, dtype, causal=True)
     overrides = [*(QUICK_DATA if quick else ()), "task=ranking", "model=reranker", "model.encoder.gguf_file=null",
                  f"model.encoder.name_or_path={folder}", f"model.encoder.dtype={dtype}",
                  f"model.batch_size={batch_size}", f"model.prompt.chat={'false' if quick else 'true'}"]  # fmt: skip
