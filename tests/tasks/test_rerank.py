@@ -261,3 +261,39 @@ def test_lmrec_compare_pairs_a_reranker_with_its_retriever_user_by_user(runs):
     joined = reranked[["retriever/ndcg@10"]].join(retriever[["ndcg@10"]], how="inner")
     assert len(joined) == len(retriever)
     assert (joined["retriever/ndcg@10"] - joined["ndcg@10"]).abs().max() < 1e-6
+
+
+class _PositionBiased:
+    """A stand-in choice model: each item's own score plus a bonus for the position it is shown at."""
+
+    def __init__(self, table: torch.Tensor, bonus: torch.Tensor) -> None:
+        self.table, self.bonus, self.users = table, bonus, None
+
+    def choice_logits(self, history: torch.Tensor, shown: torch.Tensor) -> torch.Tensor:
+        return self.table[self.users.unsqueeze(1), shown] + self.bonus
+
+
+def test_scores_are_averaged_over_the_shown_orders_and_mapped_back_to_each_candidate():
+    generator = torch.Generator().manual_seed(5)
+    users, size = torch.arange(4), 6
+    table, bonus = torch.randn(4, 30, generator=generator), torch.linspace(3.0, 0.0, size)
+    candidates = torch.stack([torch.randperm(30, generator=generator)[:size] for _ in users])
+    model = _PositionBiased(table, bonus)
+    model.users = users
+    task = RerankTask(retriever="unused", candidates=size, permutations=3, seed=11, ks=[1])
+    scores, top = task.candidate_scores(model, users, torch.full((4, 2), -1), candidates)
+    expected = torch.zeros(4, size)
+    for p in range(3):
+        order = candidate_orders(11, users, size, p)
+        shown = candidates.gather(1, order)
+        expected.scatter_add_(1, order, (table[users.unsqueeze(1), shown] + bonus).log_softmax(dim=1))
+    assert scores == pytest.approx(expected / 3, abs=1e-6)
+    first = candidate_orders(11, users, size, 0)
+    shown_first = (table[users.unsqueeze(1), candidates.gather(1, first)] + bonus).argmax(dim=1)
+    assert torch.equal(top, shown_first.float())  # where in the prompt the top choice sat, in the first order
+    # Shown in the retriever's order, every user's candidates get the same bonuses by position: the ranking is the
+    # items' own scores plus the bonus of where each one sits.
+    fixed = RerankTask(retriever="unused", candidates=size, order="retriever", ks=[1])
+    biased, _ = fixed.candidate_scores(model, users, torch.full((4, 2), -1), candidates)
+    own = table[users.unsqueeze(1), candidates]
+    assert biased == pytest.approx((own + bonus).log_softmax(dim=1), abs=1e-6)
