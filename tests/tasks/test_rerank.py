@@ -297,3 +297,24 @@ def test_scores_are_averaged_over_the_shown_orders_and_mapped_back_to_each_candi
     biased, _ = fixed.candidate_scores(model, users, torch.full((4, 2), -1), candidates)
     own = table[users.unsqueeze(1), candidates]
     assert biased == pytest.approx((own + bonus).log_softmax(dim=1), abs=1e-6)
+
+
+def test_training_rows_show_each_target_among_the_retrievers_other_candidates_after_its_history():
+    from lmrec.data.sequences import UserSequences
+    from lmrec.tasks.rerank import RerankTrainRows
+
+    # user 0: items 10, 11, 12, 13 (oldest first); user 1: 20, 21; user 2: one item, nothing to predict
+    sequences = UserSequences(torch.tensor([0, 4, 6, 7]), torch.tensor([10, 11, 12, 13, 20, 21, 30]), 40)
+    top = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 9, 1], [1, 2, 3, 4, 5]])  # never a training item
+    rows = RerankTrainRows(sequences, top, history=2, size=4, seed=0, per_user=2)
+    assert len(rows) == 3  # user 0 twice (targets 13, 12), user 1 once (target 21)
+    batch = rows.__getitems__(list(range(3)))
+    shown, target = batch["candidates"], batch["target"]
+    chosen = shown[torch.arange(3), target].tolist()
+    users = batch["users"].tolist()
+    assert sorted(zip(users, chosen, strict=True)) == [(0, 12), (0, 13), (1, 21)]
+    histories = {(u, t): h for u, t, h in zip(users, chosen, batch["history"].tolist(), strict=True)}
+    assert histories == {(0, 13): [11, 12], (0, 12): [10, 11], (1, 21): [-1, 20]}
+    for row, user in zip(shown.tolist(), users, strict=True):
+        others = sorted(i for i in row if i not in (12, 13, 21))
+        assert others == sorted(top[user, :3].tolist())  # the retriever's 3 best

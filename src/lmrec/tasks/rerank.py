@@ -13,8 +13,9 @@ reads the user's `task.history` most recent items and the candidates as text and
 Position bias: the candidates are shown in a seeded permutation per user (`task.order=shuffled`, never the
 retriever's order unless asked), and `task.permutations` > 1 averages the scores over several orders.
 
-Training (a tuning mode other than frozen): each training user's last training item is the target, shown among the
-retriever's N - 1 best other candidates (its validation-time list, which masks training items) in a seeded order;
+Training (a tuning mode other than frozen): each training user's last training item (or `task.train_targets` latest
+ones, one row each) is the target, shown among the retriever's N - 1 best other candidates (its validation-time
+list, which masks training items) in a seeded order;
 the loss is cross-entropy over the candidates (choice) or binary cross-entropy per candidate (yes_no). Zero-shot
 is the frozen model with no training step.
 
@@ -79,25 +80,34 @@ class RerankInputs:
 
 
 class RerankTrainRows(Dataset):
-    """One row per training user with two or more training items: the last is the target, shown among the
-    retriever's best other candidates; `target` is its position in the shown order."""
+    """Training rows: each of a user's `per_user` latest training items (while an earlier item remains to be the
+    history) is a target, shown among the retriever's best other candidates with the items before it as the
+    history; `target` is its position in the shown order. The candidates never hold one of the user's training
+    items (the retriever's list masks them), so no later item of the user leaks into an earlier row."""
 
-    def __init__(self, sequences: UserSequences, top: torch.Tensor, history: int, size: int, seed: int) -> None:
+    def __init__(
+        self, sequences: UserSequences, top: torch.Tensor, history: int, size: int, seed: int, per_user: int = 1
+    ) -> None:
         lengths = sequences.lengths()
-        self.users = torch.nonzero(lengths >= 2).squeeze(1)
+        users, ends = [], []
+        for back in range(1, per_user + 1):  # the target is the item at position length - back
+            has = torch.nonzero(lengths >= back + 1).squeeze(1)
+            users.append(has)
+            ends.append(lengths[has] - back)
+        self.users, self.ends = torch.cat(users), torch.cat(ends)
         self.sequences, self.top, self.history, self.size, self.seed = sequences, top, history, size, seed
 
     def __len__(self) -> int:
         return len(self.users)
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        users = self.users[torch.as_tensor(indices, dtype=torch.long)]
-        ends = self.sequences.lengths()[users] - 1
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        users, ends = self.users[rows], self.ends[rows]
         targets = self.sequences.items[self.sequences.crow[users] + ends]
         others = self.top[users]
         others = torch.stack([row[row != t][: self.size - 1] for row, t in zip(others, targets, strict=True)])
         shown = torch.cat([targets.unsqueeze(1), others], dim=1)
-        order = candidate_orders(self.seed, users, self.size, 0, TRAIN_SALT)
+        order = candidate_orders(self.seed, rows, self.size, 0, TRAIN_SALT)  # seeded per row
         shown = shown.gather(1, order)
         return {
             "users": users,
@@ -120,6 +130,7 @@ class RerankTask(Task):
         Option("scoring", (OneOf(SCORINGS),)),
         Option("order", (OneOf(ORDERS),)),
         Option("permutations", (POSITIVE,)),
+        Option("train_targets", (POSITIVE,), note="training rows per user: their latest training items"),
         Option("ks", (ListOf(POSITIVE),), note="top-K cut-offs"),
         Option("seed", (Whole(0, SEED_MAX),)),
     )
@@ -132,6 +143,7 @@ class RerankTask(Task):
         scoring: str = "choice",
         order: str = "shuffled",
         permutations: int = 1,
+        train_targets: int = 1,
         ks: Sequence[int] = (5, 10, 20),
         ties: str = "random",
         seed: int = 0,
@@ -139,7 +151,8 @@ class RerankTask(Task):
     ) -> None:
         super().__init__()
         options = {"retriever": retriever, "candidates": candidates, "history": history, "scoring": scoring,
-                   "order": order, "permutations": permutations, "ks": ks, "seed": seed}  # fmt: skip
+                   "order": order, "permutations": permutations, "train_targets": train_targets, "ks": ks,
+                   "seed": seed}  # fmt: skip
         check_values(RerankTask.config_options, options, "task")
         if retriever is None:
             raise ConfigError("task.retriever is not set: give the folder of a finished lmrec run, e.g. an EASE run")
@@ -147,6 +160,7 @@ class RerankTask(Task):
             raise ConfigError("task.permutations > 1 averages over shuffled orders; it needs task.order=shuffled")
         self.retriever, self.size, self.history = str(retriever), int(candidates), int(history)
         self.scoring, self.order, self.permutations = scoring, order, int(permutations)
+        self.train_targets = int(train_targets)
         self.ks = list(normalize_ks(ks))
         self.ties, self.seed = check_tie_policy(ties), int(seed)
         if isinstance(auc, str) or not set(auc) <= {"val", "test"}:
@@ -182,9 +196,9 @@ class RerankTask(Task):
     # -- datasets ----------------------------------------------------------------------------------------------------
     def train_dataset(self, splits: InteractionSplits) -> Dataset:
         retrieved = self.retrieved(splits)
-        return RerankTrainRows(
-            sequences_of(splits, ["train"]), retrieved.top["val"], self.history, self.size, self.seed
-        )
+        sequences = sequences_of(splits, ["train"])
+        top = retrieved.top["val"]
+        return RerankTrainRows(sequences, top, self.history, self.size, self.seed, self.train_targets)
 
     def eval_dataset(self, splits: InteractionSplits, split: str) -> Dataset:
         retrieved = self.retrieved(splits)
