@@ -56,6 +56,15 @@ def test_a_model_against_itself_over_seeds():
     assert not adjust_pvalues(result.t_pvalue).reject.any()
 
 
+def test_one_measurement_repeated_over_seeds_has_no_seed_level_test():
+    """Deterministic models give the same difference on every seed: scipy's t is infinite and p 0, which would
+    mark a difference significant on no evidence; lmrec leaves the test undefined (and out of the correction)."""
+    a, b = seed_pairs(1)[0]
+    result = compare_seeds([(a, b)] * 3, tests=("t",), resamples=0)
+    assert np.isinf(stats.ttest_rel(result.b.mean + np.zeros((3, 2)), result.a.mean + np.zeros((3, 2))).statistic).all()
+    assert np.isnan(result.t_pvalue).all() and np.isnan(result.t_statistic).all()
+    assert np.isfinite(result.per_seed[0].t_pvalue).all()  # each seed's own test over users still stands
+
 def test_summarize_seeds_and_refusals():
     summary = summarize_seeds([[0.30, np.nan], [0.32, 0.5], [0.31, 0.7]])
     assert summary.n.tolist() == [3, 2] and summary.mean[0] == pytest.approx(0.31)

@@ -85,6 +85,11 @@ def compare_seeds(
     diffs = means_b - means_a  # as ttest_rel forms them, so the seed-level t equals scipy's
     defined = ~np.isnan(diffs)
     t = paired_t(np.where(defined, diffs, 0.0), defined, confidence)
+    # The same difference on every seed (deterministic models: EASE, ItemKNN, a frozen reranker's seeds change only
+    # tie orders) says nothing about the seed-to-seed variance the test divides by; t would be infinite and p 0, a
+    # "significant" result no evidence supports. Such seeds are one measurement repeated: the test is undefined.
+    repeated = (t["n"] >= 2) & (t["std"] == 0) & (t["mean"] != 0)
+    t["t"][repeated], t["p"][repeated] = np.nan, np.nan
     return SeedComparison(
         per_seed=per_seed,
         a=summarize_seeds(means_a, confidence),
