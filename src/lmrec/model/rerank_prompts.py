@@ -46,6 +46,8 @@ class PromptOptions:
     item_tokens: int = 24
     answer_yes: str = "Yes"
     answer_no: str = "No"
+    #: Written before an answer (e.g. " " after a template ending in "Answer:", as a base LM writes " A").
+    answer_prefix: str = ""
 
 
 class PromptBuilder:
@@ -106,7 +108,7 @@ class PromptBuilder:
         before = self.encode(self.ends[form])
         tokens = []
         for answer in answers:
-            ids = self.encode(self.ends[form] + answer)
+            ids = self.encode(self.ends[form] + self.options.answer_prefix + answer)
             if ids[: len(before)] != before or len(ids) != len(before) + 1:
                 raise ConfigError(
                     f"the answer {answer!r} is not one token after the prompt's end for this tokenizer; a reranker "
