@@ -65,6 +65,7 @@ def test_one_measurement_repeated_over_seeds_has_no_seed_level_test():
     assert np.isnan(result.t_pvalue).all() and np.isnan(result.t_statistic).all()
     assert np.isfinite(result.per_seed[0].t_pvalue).all()  # each seed's own test over users still stands
 
+
 def test_summarize_seeds_and_refusals():
     summary = summarize_seeds([[0.30, np.nan], [0.32, 0.5], [0.31, 0.7]])
     assert summary.n.tolist() == [3, 2] and summary.mean[0] == pytest.approx(0.31)

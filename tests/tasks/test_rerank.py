@@ -222,6 +222,8 @@ def test_a_rerank_run_reports_the_retriever_beside_it_and_reevaluates_equal(runs
 def test_a_tuned_yes_no_reranker_trains_its_adapters_only(runs):
     info = json.loads((runs["tuned"] / "run.json").read_text())
     assert 0 < info["params"]["trainable"] < info["params"]["total"]
+    cost = info["task_cost"]  # the fit's figures survive the test pass
+    assert cost["train/cost/seconds_per_step"] > 0 and cost["val/cost/seconds_per_1k_users"] > 0
     metrics = json.loads((runs["tuned"] / "metrics.json").read_text())
     assert 0.0 <= metrics["test/candidates8/auc"] <= 1.0
     saved = torch.load(runs["tuned"] / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
