@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass, both loops (8)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds of each loop, alternated (3)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    parser.add_argument("--atol", type=float, default=0.15, help="max |lmrec - plain| of a label logit (bf16)")
+    parser.add_argument(
+        "--atol", type=float, default=0.5, help="max |lmrec - plain| of a label logit (bf16 sums differ; float32: 1e-4)"
+    )
     parser.add_argument("overrides", nargs="*", help="lmrec-train overrides, e.g. model.encoder.dtype=float32")
 
 
