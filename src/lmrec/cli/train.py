@@ -33,6 +33,7 @@ from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.text_sources import encoding_report
 from lmrec.errors import MissingInputError, report_input_errors
 from lmrec.model.builders import ModelBuilder, model_builder
+from lmrec.runs import records
 from lmrec.runs.checkpoints import (
     AtomicCheckpointIO,
     EncoderWeightsOut,
@@ -80,8 +81,7 @@ class TrainingRun:
     #: split -> the per-user file written (relative to the run folder).
     per_user: dict[str, str] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
-    #: The fit's task cost figures (`task_cost`), kept before testing replaces the trainer's metrics.
-    task_cost: dict[str, float] = field(default_factory=dict)
+    task_cost: dict[str, float] = field(default_factory=dict)  #: the fit's `<split>/cost/*` (records.task_cost)
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -162,13 +162,7 @@ def fit(run: TrainingRun) -> None:
     if run.cfg.get("train", True):
         ckpt_path = str(run.resume_from) if run.resume_from else None
         run.trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=ckpt_path)
-        run.task_cost = task_cost(run.trainer)  # testing replaces the trainer's metrics: keep the fit's now
-
-
-def task_cost(trainer: pl.Trainer) -> dict[str, float]:
-    """The cost figures a task logs itself (`<split>/cost/*`, `train/cost/*`: a reranker's prompt tokens, ranking
-    seconds per 1,000 users, seconds per training step)."""
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if "/cost/" in k}
+        run.task_cost = records.task_cost(run.trainer.callback_metrics)  # testing replaces them: keep the fit's now
 
 
 def test(run: TrainingRun) -> dict[str, float]:
@@ -245,7 +239,7 @@ def record(run: TrainingRun, metrics: dict[str, float]) -> None:
                 "epochs": trainer.current_epoch,
                 "seconds": time.perf_counter() - run.started,
                 "encoding": encoding_report(run.model),
-                "task_cost": {**run.task_cost, **task_cost(trainer)} or None,
+                "task_cost": {**run.task_cost, **records.task_cost(trainer.callback_metrics)} or None,
                 "provenance": run.provenance,
                 **run.monitor.summary(),
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 def write_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
     with atomic_path(Path(output_dir) / "config_resolved.yaml") as tmp:
         tmp.write_text(OmegaConf.to_yaml(resolved_config(cfg)))
+
+
+def task_cost(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The cost figures a task logs itself among a pass's metrics (`<split>/cost/*`, `train/cost/*`: a reranker's
+    prompt tokens, ranking seconds per 1,000 users, seconds per training step), for run.json's `task_cost`."""
+    return {k: float(v) for k, v in metrics.items() if "/cost/" in k}
 
 
 def relative_to_run(path: Path, root: Path) -> str:
