@@ -10,6 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from lmrec.bench.tiny_models import tiny_causal_lm
+from lmrec.cli.components import build_data
 from lmrec.cli.train import train
 from lmrec.encoders.causal_lm import AnswerScorer
 from lmrec.encoders.tuning.modes import FrozenTuning
@@ -242,6 +243,8 @@ def test_a_retriever_on_another_split_is_refused(runs, tmp_path, tiny_lm):
     missing = compose_train([*SLICE, "experiment=rerank", f"task.retriever={tmp_path / 'nothing'}"], tmp_path, tmp_path)
     with pytest.raises(ConfigError, match="task.retriever="):
         train(missing, tmp_path / "out2")
+    with pytest.raises(ConfigError, match="cannot load a retriever"):  # lmrec-data, which cannot load another run
+        build_data(missing)
 
 
 def test_lmrec_compare_pairs_a_reranker_with_its_retriever_user_by_user(runs):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
@@ -13,15 +11,9 @@ from lmrec.config.schema import BOOL, POSITIVE, Option, Whole
 from lmrec.config.validate import check_config
 from lmrec.data.configured import build_datamodule, build_source
 from lmrec.data.datamodule import RecDataModule
-from lmrec.errors import ConfigError
 from lmrec.runtime.trainer import TRAINER_OPTIONS
 from lmrec.sweeps.comparison import requested_table
-from lmrec.tasks.base import Task, build_task
-from lmrec.tasks.rerank import RerankTask
-from lmrec.tasks.rerank_candidates import RetrievedCandidates
-
-#: (task.retriever, candidates per user, cache folder) -> what the rerank task calls for its candidates.
-RetrieverLoader = Callable[[str, int, "str | None"], Callable[[], RetrievedCandidates]]
+from lmrec.tasks.base import RetrieverLoader, Task, build_task
 
 #: numpy's seed range, which `pytorch_lightning.seed_everything` enforces.
 SEED_MAX = 2**32 - 1
@@ -73,12 +65,7 @@ def build_data(cfg: DictConfig, retriever: RetrieverLoader | None = None) -> tup
     source = build_source(cfg.data.source)
     task = build_task(cfg.task, BuildFacts("task", source=source, data=cfg.data))
     task.record_rows(bool(cfg.get("per_user", True)))
-    if isinstance(task, RerankTask):  # its candidates come from another run, which the entry point loads
-        if retriever is None:
-            raise ConfigError(
-                "task=rerank runs through lmrec-train and lmrec-eval; this command cannot load a retriever"
-            )
-        task.attach_retriever(retriever(task.retriever, task.size, cfg.paths.get("cache_dir")))
+    task.attach_retriever(retriever, cfg.paths.get("cache_dir"))
     return task, build_datamodule(cfg.data, source, task)
 
 

@@ -11,7 +11,7 @@ name, `lmrec.config.arguments`). It scores through the model's public `Scorer` p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 
     from lmrec.config.arguments import BuildFacts
     from lmrec.data.interactions import InteractionSplits
+    from lmrec.tasks.rerank_candidates import RetrievedCandidates
+
+#: (another run's folder, candidates per user, cache folder) -> what a task calls, once its data is read, for that
+#: run's candidates. Loading a run imports the model code, so only the entry points that can (lmrec-train,
+#: lmrec-eval) pass one; `lmrec.serving.candidates.candidate_loader` is lmrec's.
+RetrieverLoader = Callable[[str, int, "str | None"], Callable[[], "RetrievedCandidates"]]
 
 
 class Scorer(Protocol):
@@ -62,6 +68,10 @@ class Task(nn.Module):
     def check_components(self, components: Mapping[str, nn.Module] | None) -> None:
         """Refuse a model this task cannot train, before any heavy work. `components` are the towers and head by
         config group name (`user_tower`, ...), or None for a fitted baseline."""
+
+    def attach_retriever(self, retriever: RetrieverLoader | None, cache_dir: str | None) -> None:
+        """Give a task that reads another run's candidates (the rerank task) the means to load them; `retriever` is
+        None where the entry point cannot load a run. A task that reads no other run ignores it."""
 
     def train_dataset(self, splits: InteractionSplits) -> Dataset:
         """The training rows (a map-style dataset whose `__getitems__` returns one batch dict)."""

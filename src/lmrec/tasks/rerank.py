@@ -40,7 +40,7 @@ from lmrec.data.batches import RankingEvalBatches
 from lmrec.data.interactions import InteractionSplits
 from lmrec.data.sequences import UserSequences, sequences_of
 from lmrec.errors import ConfigError
-from lmrec.tasks.base import Task
+from lmrec.tasks.base import RetrieverLoader, Task
 from lmrec.tasks.metrics import RankingMetricAccumulator, metric_names, normalize_ks, ranking_metrics
 from lmrec.tasks.per_user import ROWS
 from lmrec.tasks.ranking import SEED_MAX, SEEN_BEFORE
@@ -170,9 +170,13 @@ class RerankTask(Task):
         self._load: Callable[[], RetrievedCandidates] | None = None
 
     # -- the retriever's candidates (attached by the entry point, which can load a run) ----------------------------
-    def attach_retriever(self, load: Callable[[], RetrievedCandidates]) -> None:
-        """How to get the candidates; called once the data is read (loading the retriever is heavy work)."""
-        self._load = load
+    def attach_retriever(self, retriever: RetrieverLoader | None, cache_dir: str | None) -> None:
+        """How to get the candidates; the loader runs once the data is read (loading the retriever is heavy work)."""
+        if retriever is None:
+            raise ConfigError(
+                "task=rerank runs through lmrec-train and lmrec-eval; this command cannot load a retriever"
+            )
+        self._load = retriever(self.retriever, self.size, cache_dir)
 
     def retrieved(self, splits: InteractionSplits) -> RetrievedCandidates:
         if self._retrieved is None:
