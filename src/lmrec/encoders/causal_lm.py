@@ -22,7 +22,7 @@ from torch import nn
 from lmrec.encoders.loading import TORCH_DTYPES, is_decoder, load_tokenizer
 from lmrec.encoders.options import resolve_dtype
 from lmrec.encoders.resolve import resolve_encoder, weights_fingerprint
-from lmrec.encoders.tuning.base import Tuning
+from lmrec.encoders.tuning.base import Tuning, TuningHooks
 from lmrec.errors import ConfigError
 
 
@@ -57,7 +57,7 @@ def load_causal_lm(
     return load_tokenizer(files, trust_remote_code), model, files
 
 
-class AnswerScorer(nn.Module):
+class AnswerScorer(TuningHooks, nn.Module):
     """A causal LM, with a tuning mode applied, that scores answer tokens at the last position of each prompt."""
 
     def __init__(self, tokenizer: Any, model: nn.Module, tuning: Tuning, weights_sha256: str = "") -> None:
@@ -112,7 +112,7 @@ class AnswerScorer(nn.Module):
         decoder = self.causal_lm.get_decoder()
         return decoder(input_ids=input_ids, use_cache=True).cache
 
-    # -- TrainableEncoder (lmrec.encoders.tuning.base): checkpoints, optimizer groups, tuning hooks ---------------
+    # -- TrainableEncoder (lmrec.encoders.tuning.base): checkpoints and optimizer groups (hooks: TuningHooks) ----
     def frozen_state_keys(self) -> set[str]:
         """Weights that do not train (state-dict keys, tied copies included): the model files hold them."""
         trained = {name for name, p in self.named_parameters(remove_duplicate=False) if p.requires_grad}
@@ -120,12 +120,3 @@ class AnswerScorer(nn.Module):
 
     def base_weights_sha256(self) -> str:
         return self._weights_sha256
-
-    def on_fit_start(self, total_steps: int) -> None:
-        self.tuning.on_fit_start(self.tuned_model, total_steps)
-
-    def after_optimizer_step(self, global_step: int) -> None:
-        self.tuning.after_optimizer_step(self.tuned_model, global_step)
-
-    def regularization(self) -> torch.Tensor | None:
-        return self.tuning.regularization(self.tuned_model)

@@ -16,7 +16,7 @@ from torch import nn
 from lmrec.config.arguments import BuildFacts, provides
 from lmrec.encoders.layer_cache import cached_bottom_states, gather_ragged, layer_states_key, run_bottom, run_top
 from lmrec.encoders.text_encoder import TextEncoder
-from lmrec.encoders.tuning.base import Tuning
+from lmrec.encoders.tuning.base import Tuning, TuningHooks
 from lmrec.encoders.tuning.modes import FullTuning
 from lmrec.runtime.progress import progress_bar
 
@@ -127,7 +127,7 @@ def frozen_vectors_in(state: Mapping[str, torch.Tensor], rows: int) -> torch.Ten
     return found[0] if len(found) == 1 else None
 
 
-class TunedTextEncoder(nn.Module):
+class TunedTextEncoder(TuningHooks, nn.Module):
     """A trainable encoder over the catalogue's pre-tokenized texts (a `TrainableEncoder`).
 
     Texts are tokenized once at construction and kept as a padded id matrix on the model's device, so a
@@ -257,15 +257,6 @@ class TunedTextEncoder(nn.Module):
 
     def base_weights_sha256(self) -> str:
         return self.encoder.weights_sha256
-
-    def on_fit_start(self, total_steps: int) -> None:
-        self.tuning.on_fit_start(self.tuned_model, total_steps)
-
-    def after_optimizer_step(self, global_step: int) -> None:
-        self.tuning.after_optimizer_step(self.tuned_model, global_step)
-
-    def regularization(self) -> torch.Tensor | None:
-        return self.tuning.regularization(self.tuned_model)
 
     def all_items(self) -> torch.Tensor:
         """Every item's vector, in the same length-sorted chunks as a training step."""

@@ -134,3 +134,20 @@ class TrainableEncoder(Protocol):
     def after_optimizer_step(self, global_step: int) -> None: ...
 
     def regularization(self) -> torch.Tensor | None: ...
+
+
+class TuningHooks:
+    """The `TrainableEncoder` hooks for a module that holds a tuning mode (`tuning`) and the model it was applied to
+    (`tuned_model`): the tuned text tower and the reranker's language model hand them to the mode alike."""
+
+    tuning: Tuning
+    tuned_model: nn.Module
+
+    def on_fit_start(self, total_steps: int) -> None:
+        self.tuning.on_fit_start(self.tuned_model, total_steps)
+
+    def after_optimizer_step(self, global_step: int) -> None:
+        self.tuning.after_optimizer_step(self.tuned_model, global_step)
+
+    def regularization(self) -> torch.Tensor | None:
+        return self.tuning.regularization(self.tuned_model)
