@@ -306,7 +306,7 @@ def test_scores_are_averaged_over_the_shown_orders_and_mapped_back_to_each_candi
 
 def test_training_rows_show_each_target_among_the_retrievers_other_candidates_after_its_history():
     from lmrec.data.sequences import UserSequences
-    from lmrec.tasks.rerank import RerankTrainRows
+    from lmrec.tasks.rerank_rows import RerankTrainRows
 
     # user 0: items 10, 11, 12, 13 (oldest first); user 1: 20, 21; user 2: one item, nothing to predict
     sequences = UserSequences(torch.tensor([0, 4, 6, 7]), torch.tensor([10, 11, 12, 13, 20, 21, 30]), 40)
