@@ -12,26 +12,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from lmrec.encoders.tuning.base import TrainableEncoder, encoder_parameter_groups
+from lmrec.model.evaluation import TaskEvaluation
 from lmrec.model.optimization import Optimization
 from lmrec.tasks.base import Task
 
 
-class RecommenderModule(pl.LightningModule):
+class RecommenderModule(TaskEvaluation):
     """Scores (user, item) pairs with towers + head; the task turns scores into a loss and metrics."""
 
     def __init__(
         self, item_tower: nn.Module, user_tower: nn.Module, head: nn.Module, task: Task, optimization: Optimization
     ) -> None:
-        super().__init__()
-        self.task = task
-        self.metrics = nn.ModuleDict({split: task.evaluation_metrics(split) for split in ("val", "test")})
-        #: Each evaluated row's values of the last pass of each split, when the task keeps them (`per_user`).
-        self.per_user: dict[str, dict[str, Any] | None] = {}
+        super().__init__(task)
         self.item_tower = item_tower
         self.user_tower = user_tower
         self.head = head
@@ -179,29 +175,7 @@ class RecommenderModule(pl.LightningModule):
             self, self.trainable_encoders(), self.optimization.encoder_lr, self.optimization.encoder_weight_decay
         )
 
-    # -- evaluation: the task updates its metrics (torchmetrics: exact sums under DDP) from this module's scores -----
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.task.update_metrics(self.metrics["val"], self, batch)
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.task.update_metrics(self.metrics["test"], self, batch)
-
-    def on_validation_epoch_start(self) -> None:
-        self.start_evaluation()
-
-    def on_test_epoch_start(self) -> None:
-        self.start_evaluation()
-
-    def on_validation_epoch_end(self) -> None:
-        self.end_evaluation()
-        self.per_user["val"] = self.task.per_user_rows(self.metrics["val"])
-        self.log_dict(self.task.compute_metrics(self.metrics["val"], "val"), prog_bar=True, sync_dist=False)
-
-    def on_test_epoch_end(self) -> None:
-        self.end_evaluation()
-        self.per_user["test"] = self.task.per_user_rows(self.metrics["test"])
-        self.log_dict(self.task.compute_metrics(self.metrics["test"], "test"), sync_dist=False)
-
+    # -- evaluation (lmrec.model.evaluation): every item's vector once per pass -----------------------------------
     def start_evaluation(self) -> None:
         """Every item's vector, once per evaluation pass (a tuned encoder re-encodes the catalogue here); every
         batch then only indexes it."""

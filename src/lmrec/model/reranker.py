@@ -22,7 +22,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from torch import nn
@@ -34,6 +33,7 @@ from lmrec.encoders.configured import build_tuning, encoder_options
 from lmrec.encoders.options import ENCODER_OPTIONS
 from lmrec.encoders.tuning.base import TUNING_OPTIONS, encoder_parameter_groups
 from lmrec.errors import ConfigError
+from lmrec.model.evaluation import TaskEvaluation
 from lmrec.model.optimization import Optimization
 from lmrec.model.rerank_prompts import LABELS, PromptBuilder, PromptOptions, pad_right
 from lmrec.tasks.base import Task
@@ -41,16 +41,13 @@ from lmrec.tasks.base import Task
 log = logging.getLogger(__name__)
 
 
-class RerankerModule(pl.LightningModule):
+class RerankerModule(TaskEvaluation):
     """A decoder LM, its prompts and the rerank task; scores candidates for the task's loss and metrics."""
 
     def __init__(
         self, scorer: AnswerScorer, prompts: PromptBuilder, task: Task, optimization: Optimization, batch_size: int
     ) -> None:
-        super().__init__()
-        self.task = task
-        self.metrics = nn.ModuleDict({split: task.evaluation_metrics(split) for split in ("val", "test")})
-        self.per_user: dict[str, dict[str, Any] | None] = {}
+        super().__init__(task)
         self.scorer, self.prompts, self.optimization = scorer, prompts, optimization
         self.batch_size = int(batch_size)
         # The answers of the task's question form only: another form's answers need not be tokens of this model.
@@ -147,42 +144,27 @@ class RerankerModule(pl.LightningModule):
         )
         return self.optimization.configure(groups, steps)
 
-    # -- evaluation ------------------------------------------------------------------------------------------------
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate("val", batch, batch_idx)
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate("test", batch, batch_idx)
-
-    def _evaluate(self, split: str, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    # -- evaluation (lmrec.model.evaluation), timed: the ranking cost per user ----------------------------------------
+    def evaluate_batch(self, split: str, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         started = time.perf_counter()
-        self.task.update_metrics(self.metrics[split], self, batch)
+        super().evaluate_batch(split, batch, batch_idx)
         self._cost["seconds"] = self._cost.get("seconds", 0.0) + time.perf_counter() - started
         self._cost["users"] = self._cost.get("users", 0.0) + len(batch["users"])
         if batch_idx % 10 == 9:  # minutes per pass on a CPU: say how far it is
             users, seconds = self._cost["users"], self._cost["seconds"]
             log.info("%s: %d users reranked, %.2f users/s", split, users, users / max(seconds, 1e-9))
 
-    def on_validation_epoch_start(self) -> None:
+    def start_evaluation(self) -> None:
         self._cost = {}
 
-    def on_test_epoch_start(self) -> None:
-        self._cost = {}
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_evaluation("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._end_evaluation("test")
-
-    def _end_evaluation(self, split: str) -> None:
-        self.per_user[split] = self.task.per_user_rows(self.metrics[split])
-        results = self.task.compute_metrics(self.metrics[split], split)
+    def evaluation_extras(self, split: str) -> dict[str, torch.Tensor]:
         users = self._cost.get("users", 0.0)
-        if users:
-            results[f"{split}/cost/prompt_tokens_per_user"] = torch.tensor(self._cost.get("tokens", 0.0) / users)
-            results[f"{split}/cost/seconds_per_1k_users"] = torch.tensor(1000 * self._cost["seconds"] / users)
-        self.log_dict(results, prog_bar=split == "val", sync_dist=False)
+        if not users:
+            return {}
+        return {
+            f"{split}/cost/prompt_tokens_per_user": torch.tensor(self._cost.get("tokens", 0.0) / users),
+            f"{split}/cost/seconds_per_1k_users": torch.tensor(1000 * self._cost["seconds"] / users),
+        }
 
     def parameter_counts(self) -> dict[str, float]:
         total = sum(p.numel() for p in self.scorer.parameters())

@@ -10,26 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from torch import nn
 
 from lmrec.data.sparse import CSRMatrix
 from lmrec.errors import ConfigError
 from lmrec.model.baselines.base import FittedBaseline
+from lmrec.model.evaluation import TaskEvaluation
 from lmrec.tasks.base import Task
 
 
-class BaselineModule(pl.LightningModule):
+class BaselineModule(TaskEvaluation):
     """Wraps a `FittedBaseline` in the `Scorer` protocol the tasks use."""
 
     def __init__(self, baseline: FittedBaseline, task: Task, name: str = "baseline", num_items: int = 0) -> None:
-        super().__init__()
+        super().__init__(task)
         self.num_items = int(num_items)  # the catalogue's size, for users given by their items
-        self.task = task
-        self.metrics = nn.ModuleDict({split: task.evaluation_metrics(split) for split in ("val", "test")})
-        #: Each evaluated row's values of the last pass of each split, when the task keeps them (`per_user`).
-        self.per_user: dict[str, dict[str, Any] | None] = {}
         rating_link = getattr(task, "logits_of", None)
         if rating_link is not None and not baseline.predicts_ratings:
             raise ConfigError(f"model={name} ranks items and predicts no ratings; use task=ranking")
@@ -51,21 +46,6 @@ class BaselineModule(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return torch.optim.SGD([self._step_marker], lr=0.0)
-
-    # -- evaluation: the task updates its metrics from this module's scores, as for a neural model ---------------
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.task.update_metrics(self.metrics["val"], self, batch)
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.task.update_metrics(self.metrics["test"], self, batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self.per_user["val"] = self.task.per_user_rows(self.metrics["val"])
-        self.log_dict(self.task.compute_metrics(self.metrics["val"], "val"), prog_bar=True, sync_dist=False)
-
-    def on_test_epoch_end(self) -> None:
-        self.per_user["test"] = self.task.per_user_rows(self.metrics["test"])
-        self.log_dict(self.task.compute_metrics(self.metrics["test"], "test"), sync_dist=False)
 
     # -- scoring (the `Scorer` protocol of lmrec.tasks.base) -----------------------------------------------------
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
