@@ -173,25 +173,16 @@ class RerankerModule(TaskEvaluation):
 
 
 def _expanded(cache: Any, rows: int) -> Any:
-    """A copy of a one-row key/value cache repeated for `rows` rows (a forward pass appends to the cache it is
-    given, so each chunk gets its own)."""
-    copied = copy.deepcopy(cache) if not any(t.requires_grad for t in _cache_tensors(cache)) else _clone(cache)
-    copied.batch_repeat_interleave(rows)
-    return copied
-
-
-def _cache_tensors(cache: Any) -> list[torch.Tensor]:
-    return [t for layer in getattr(cache, "layers", []) for t in (layer.keys, layer.values) if t is not None]
-
-
-def _clone(cache: Any) -> Any:
-    """A copy that keeps the autograd graph (deepcopy refuses tensors that are not graph leaves)."""
+    """A copy of a one-row key/value cache repeated for `rows` rows: a forward pass appends to the cache it is given,
+    so each chunk gets its own. The layers' tensors are cloned, not deep-copied, which keeps a tuned LM's autograd
+    graph (deepcopy refuses tensors that are not graph leaves)."""
     copied = copy.copy(cache)
     copied.layers = []
     for layer in cache.layers:
         new = copy.copy(layer)
-        new.keys, new.values = layer.keys.clone(), layer.values.clone()
+        new.keys, new.values = (None if t is None else t.clone() for t in (layer.keys, layer.values))
         copied.layers.append(new)
+    copied.batch_repeat_interleave(rows)
     return copied
 
 
