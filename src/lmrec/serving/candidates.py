@@ -89,9 +89,9 @@ def compute_candidates(name: str, folder: Path, depth: int) -> RetrievedCandidat
         for split in EVALUATED:
             seen = splits.matrix(*SEEN_BEFORE[split])
             split_scores, split_top = [], []
+            read_inputs = loaded.task.user_input_reader(splits, split)
             for chunk in users.split(CHUNK):
-                inputs = loaded.task.user_inputs(splits, chunk, split)
-                block = loaded.task.eval_scores(loaded.model, inputs).float().cpu()
+                block = loaded.task.eval_scores(loaded.model, read_inputs(chunk)).float().cpu()
                 split_top.append(top_candidates(block, seen.dense_rows(chunk), depth))
                 split_scores.append(block)
                 advance(len(chunk))

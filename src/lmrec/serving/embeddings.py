@@ -64,7 +64,7 @@ def user_vectors(rec: Recommender) -> np.ndarray | None:
     chunks = []
     for start in range(0, len(rec.users), USER_CHUNK):
         users = torch.arange(start, min(start + USER_CHUNK, len(rec.users)))
-        inputs = rec.loaded.task.user_inputs(rec.splits, users, "test")
+        inputs = rec.test_inputs(users)
         chunks.append(rec.model.user_vectors(users, inputs.get("sequences"), item_vectors).float().cpu())
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, item_vectors.shape[1]), dtype=np.float32)
 

@@ -56,8 +56,8 @@ def training_history(rec: Recommender, user: int | None) -> torch.Tensor | None:
     """The items a training user's score reads, oldest first where the model reads an order."""
     if user is None:
         return None
-    model, task = rec.model, rec.loaded.task
-    folded = task.user_inputs(rec.splits, torch.tensor([user]), "test")
+    model = rec.model
+    folded = rec.test_inputs(torch.tensor([user]))
     if "history_items" in folded and getattr(model, "reads_history", False):  # task.fold_validation
         return folded["history_items"]
     baseline = getattr(model, "baseline", None)
@@ -66,7 +66,7 @@ def training_history(rec: Recommender, user: int | None) -> torch.Tensor | None:
         return matrix.col[matrix.crow[user] : matrix.crow[user + 1]].clone()
     tower = getattr(model, "user_tower", None)
     if getattr(tower, "reads_sequences", False):
-        sequence = task.user_inputs(rec.splits, torch.tensor([user]), "test").get("sequences")
+        sequence = rec.test_inputs(torch.tensor([user])).get("sequences")
         if sequence is not None:
             return sequence[0][sequence[0] >= 0]
     if hasattr(tower, "crow"):  # the history tower's training matrix

@@ -10,7 +10,7 @@ X_u B, ItemKNN's sum of similarities); a model that cannot read one says why in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ class Recommender:
         self.titles = _titles(data.items)
         self.seen = self.splits.matrix("train", "val")  # what a training user has already met at test time
         self.text = TextQueries(loaded)
+        self._test_inputs: Callable[[torch.Tensor], dict[str, Any]] | None = None
 
     @property
     def model(self) -> Any:
@@ -107,6 +108,13 @@ class Recommender:
             for rank, (item_id, value, row) in enumerate(zip(ids, top.values.tolist(), rows, strict=True))
         ]
 
+    def test_inputs(self, users: torch.Tensor) -> dict[str, Any]:
+        """What the test evaluation reads for `users` (their sequences, their folded-in items), built on first use
+        and kept: a service answers many requests from one run."""
+        if self._test_inputs is None:
+            self._test_inputs = self.loaded.task.user_input_reader(self.splits, "test")
+        return self._test_inputs(users)
+
     def seen_items(self, user: int) -> torch.Tensor:
         """The item rows a training user has met before the test (training and validation): masked as seen."""
         return self.seen.col[self.seen.crow[user] : self.seen.crow[user + 1]]
@@ -116,7 +124,7 @@ class Recommender:
     def user_scores(self, users: torch.Tensor) -> torch.Tensor:
         """Scores [users, items] of training users, exactly as the test evaluation computes them."""
         self.prepare()
-        batch = self.loaded.task.user_inputs(self.splits, users, "test")
+        batch = self.test_inputs(users)
         return self.loaded.task.eval_scores(self.model, batch)
 
     @torch.inference_mode()

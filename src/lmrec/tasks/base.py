@@ -126,10 +126,15 @@ class Task(nn.Module):
         """Scores [users, catalogue] of the users of an evaluation batch, as this task evaluates them."""
         return model.score_all_items(batch["users"])
 
-    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, torch.Tensor]:
-        """What `eval_scores` reads for `users` when `split` is evaluated (a task whose users are sequences adds
-        them): how a served recommendation for a known user gets the very scores the evaluation ranks."""
-        return {"users": users}
+    def user_input_reader(self, splits: InteractionSplits, split: str) -> Callable[[torch.Tensor], dict[str, Any]]:
+        """What `eval_scores` reads for given users when `split` is evaluated (a task whose users are sequences adds
+        them): how a served recommendation for a known user gets the very scores the evaluation ranks. Build it once
+        and call it per chunk of users: what every user's input derives from (their sequences) is built here."""
+        return lambda users: {"users": users}
+
+    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, Any]:
+        """`user_input_reader` for one group of users."""
+        return self.user_input_reader(splits, split)(users)
 
     def compute_metrics(self, metrics: torchmetrics.MetricCollection, split: str) -> dict[str, torch.Tensor]:
         """Every number of a finished pass, named `<split>/<name>` (a metric may return several), and the

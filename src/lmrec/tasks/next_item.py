@@ -24,7 +24,7 @@ their count is logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -229,10 +229,10 @@ class NextItemTask(RankingTask):
     def eval_scores(self, model: SequenceScorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model.score_all_items(batch["users"], sequences=batch["sequences"])
 
-    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, torch.Tensor]:
+    def user_input_reader(self, splits: InteractionSplits, split: str) -> Callable[[torch.Tensor], dict[str, Any]]:
         """The users and their sequences of everything before `split`, as the evaluation gives them."""
-        sequences = sequences_of(splits, SEEN_BEFORE[split])
-        return {"users": users, **SequenceInputs(sequences, self.max_length)(users)}
+        sequences = SequenceInputs(sequences_of(splits, SEEN_BEFORE[split]), self.max_length)
+        return lambda users: {"users": users, **sequences(users)}
 
 
 def keep_rows(matrix: CSRMatrix, keep: torch.Tensor) -> CSRMatrix:

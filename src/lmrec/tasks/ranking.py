@@ -23,7 +23,8 @@ to full ranking, `lmrec.tasks.sampled`), `task.buckets` (metrics by user activit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torchmetrics
@@ -149,11 +150,16 @@ class RankingTask(Task):
         folded = history_scores(model, batch)
         return folded if folded is not None else model.score_all_items(batch["users"])
 
-    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, torch.Tensor]:
-        inputs: dict[str, torch.Tensor] = {"users": users}
-        for extra in self.input_extras(splits, split):
-            inputs.update(extra(users))
-        return inputs
+    def user_input_reader(self, splits: InteractionSplits, split: str) -> Callable[[torch.Tensor], dict[str, Any]]:
+        extras = self.input_extras(splits, split)
+
+        def read(users: torch.Tensor) -> dict[str, Any]:
+            inputs: dict[str, Any] = {"users": users}
+            for extra in extras:
+                inputs.update(extra(users))
+            return inputs
+
+        return read
 
     def eval_extras(self, splits: InteractionSplits, split: str, targets: CSRMatrix, seen: CSRMatrix) -> list:
         """Per-user evaluation data beside targets and mask: sampled negatives, activity buckets."""
