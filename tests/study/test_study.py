@@ -106,3 +106,32 @@ def test_the_command_checks_its_arguments_and_prints_the_plan(tmp_path):
     bad = run_cli("lmrec-study", ["spec=nope"], tmp_path, ok=False)
     assert bad.returncode == 2 and "no study of that name; shipped: lm_study" in bad.stderr
     assert load_spec(spec_file, {"datasets.movielens": None, "datasets.x": []}).datasets == {"x": ()}
+
+
+def test_a_searched_value_that_is_the_arms_default_is_not_tried_twice(tmp_path):
+    # itemknn's default is 100 neighbours: that candidate is the arm as given, so the budget goes to 5 and 50.
+    arm = {"overrides": ["model=itemknn"], "search": {"model.baseline.neighbours": [100, 5, 50]}}
+    spec = parse_spec({**SPEC, "budget": 3, "arms": {"knn": arm}, "baseline": None})
+    study = Study(spec, tmp_path / "study")
+    tried = [job.candidate for job in study.tuning_jobs("movielens", "warm", "knn")]
+    assert tried == [(), ("model.baseline.neighbours=5",), ("model.baseline.neighbours=50",)]
+    assert study.total_jobs() == 3 + 1
+    bad = parse_spec({**SPEC, "arms": {"knn": {"overrides": ["model=nope"]}}, "baseline": None})
+    with pytest.raises(ConfigError, match="does not compose"):
+        Study(bad, tmp_path / "bad").total_jobs()
+
+
+def test_a_resumed_job_run_with_other_overrides_is_refused(study):
+    runner = Study(study["spec"], study["out"] / "study", command=study["runner"].command, echo=lambda line: None)
+    job = runner.tuning_jobs("movielens", "warm", "knn")[1]
+    record = job.folder / ".hydra" / "overrides.yaml"
+    kept = record.read_text()
+    changed = ["model.baseline.neighbours=7" if o.startswith("model.baseline.neighbours=") else o
+               for o in yaml.safe_load(kept)]  # fmt: skip
+    assert changed != yaml.safe_load(kept)
+    record.write_text(yaml.safe_dump(changed))
+    try:
+        with pytest.raises(ConfigError, match="other overrides than this study plans"):
+            runner.run_job(job, 1)
+    finally:
+        record.write_text(kept)

@@ -66,6 +66,30 @@ def validation_value(folder: Path) -> tuple[float, str] | None:
     return float(value), str((resolved.get("task") or {}).get("monitor_mode", "max"))
 
 
+def composed_config(overrides: tuple[str, ...]) -> str:
+    """The train config `overrides` compose to (unresolved YAML): two candidates that compose alike are one
+    configuration. A candidate that does not compose is refused here, before any run."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lmrec.config.compose import compose_config
+
+    try:
+        return OmegaConf.to_yaml(compose_config("train", overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(f"study: lmrec-train {' '.join(overrides)} does not compose: {err}") from None
+
+
+def recorded_overrides(folder: Path) -> list[str] | None:
+    """The overrides a finished job's folder was run with (Hydra's record: the job's own first, then what the
+    command adds), without the run folder itself."""
+    record = folder / ".hydra" / "overrides.yaml"
+    if not record.is_file():
+        return None
+    return [o for o in yaml.safe_load(record.read_text()) or [] if not str(o).startswith("hydra.run.dir=")]
+
+
 def train_command(job: Job) -> list[str]:
     """The command of a job: the installed `lmrec-train` beside this interpreter."""
     return [str(Path(sys.executable).parent / "lmrec-train"), *job.overrides, f"hydra.run.dir={job.folder}"]
@@ -80,8 +104,10 @@ class Study:
         out: Path,
         command: Callable[[Job], list[str]] = train_command,
         echo: Callable[[str], None] = print,
+        identity: Callable[[tuple[str, ...]], Any] = composed_config,
     ) -> None:
-        self.spec, self.out, self.command, self.echo = spec, Path(out), command, echo
+        self.spec, self.out, self.command, self.echo, self.identity = spec, Path(out), command, echo, identity
+        self._candidates: dict[tuple[str, str, str], list[tuple[str, ...]]] = {}
         self.failed: dict[str, str] = {}
         self.chosen: dict[str, dict[str, Any]] = {}
         self.started = time.monotonic()
@@ -98,8 +124,18 @@ class Study:
     def folder(self, dataset: str, setting: str, arm: str, stage: str) -> Path:
         return self.out / "runs" / dataset / setting / arm / stage
 
+    def candidates(self, dataset: str, setting: str, arm: str) -> list[tuple[str, ...]]:
+        """The arm's distinct configurations in this cell (composed with the cell's overrides to tell them apart)."""
+        key = (dataset, setting, arm)
+        if key not in self._candidates:
+            base = self.base(dataset, setting, arm)
+            self._candidates[key] = self.spec.arms[arm].candidates(
+                self.spec.budget, identity=lambda candidate: self.identity((*base, *candidate))
+            )
+        return self._candidates[key]
+
     def tuning_jobs(self, dataset: str, setting: str, arm: str) -> list[Job]:
-        candidates = self.spec.arms[arm].candidates(self.spec.budget)
+        candidates = self.candidates(dataset, setting, arm)
         if len(candidates) == 1:  # nothing to choose: the arm runs as given
             return []
         seed = self.spec.seeds[0]
@@ -119,9 +155,12 @@ class Study:
         ]  # fmt: skip
 
     def total_jobs(self) -> int:
-        per_arm = [len(self.spec.arms[a].candidates(self.spec.budget)) for a in self.spec.arms]
-        tuned = sum(n for n in per_arm if n > 1)  # an arm with nothing to choose runs as given, untuned
-        return (tuned + len(self.spec.seeds) * len(per_arm)) * len(self.cells())
+        total = 0
+        for dataset, setting in self.cells():
+            for arm in self.spec.arms:
+                tried = len(self.candidates(dataset, setting, arm))
+                total += (tried if tried > 1 else 0) + len(self.spec.seeds)  # one candidate: run as given, untuned
+        return total
 
     def run(self) -> dict[str, Any]:
         """Every cell (dataset x setting): each arm tuned on validation, then run on every seed. Returns what was
@@ -174,6 +213,13 @@ class Study:
         """Run `job` unless it is finished; whether it finished."""
         self.done += 1
         if finished(job.folder):
+            recorded = recorded_overrides(job.folder)
+            if recorded is not None and recorded[: len(job.overrides)] != list(job.overrides):
+                raise ConfigError(
+                    f"{job.folder} was run with other overrides than this study plans for it ({recorded} against "
+                    f"{list(job.overrides)}): lmrec changed how it plans a study; remove that folder or choose "
+                    "another out="
+                )
             self.echo(f"[{self.done}/{total}] {job.name}: done before")
             return True
         if job.folder.exists():

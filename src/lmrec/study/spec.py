@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,32 @@ class Arm:
     overrides: tuple[str, ...]
     search: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
-    def candidates(self, budget: int, seed: int = 0) -> list[tuple[str, ...]]:
+    def candidates(
+        self, budget: int, seed: int = 0, identity: Callable[[tuple[str, ...]], Hashable] | None = None
+    ) -> list[tuple[str, ...]]:
         """The configurations tried on validation: the arm as given first, then up to `budget - 1` others from the
-        search grid (all of them when the grid is that small, else a seeded sample): every arm gets `budget`."""
+        search grid (all of them when the grid is that small, else in a seeded order): every arm gets `budget`.
+
+        `identity` names the configuration a candidate composes to; a candidate that composes to one already chosen
+        (a searched value that is already the arm's default) is skipped for the next, so the budget buys distinct
+        configurations."""
         keys = sorted(self.search)
         grid = [tuple(f"{k}={format_value(v)}" for k, v in zip(keys, values, strict=True))
                 for values in itertools.product(*(self.search[k] for k in keys))]  # fmt: skip
         grid = [c for c in grid if c]  # no search: nothing but the arm as given
-        chosen = [()] + (grid if len(grid) <= budget - 1 else random.Random(seed).sample(grid, budget - 1))
-        return chosen[:budget]
+        if len(grid) > budget - 1:  # seeded; its first budget - 1 are random.sample(grid, budget - 1), as before
+            grid = random.Random(seed).sample(grid, len(grid))
+        same = identity or (lambda candidate: candidate)
+        chosen: list[tuple[str, ...]] = []
+        seen: set[Hashable] = set()
+        for candidate in [(), *grid]:
+            if len(chosen) == budget:
+                break
+            key = same(candidate)
+            if key not in seen:
+                seen.add(key)
+                chosen.append(candidate)
+        return chosen
 
 
 @dataclass(frozen=True)
