@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lmrec.bench.tiny_models import tiny_causal_lm
+from lmrec.bench.tiny_models import tiny_causal_lm, tiny_tokenizer
 from lmrec.cli.components import build_data
 from lmrec.cli.train import train
 from lmrec.encoders.causal_lm import AnswerScorer
@@ -61,6 +61,31 @@ def test_the_verbalizer_is_the_softmax_over_the_label_tokens_of_the_full_model(t
         assert logits[row] == pytest.approx(expected, abs=1e-4)
         by_hand = expected.exp() / expected.exp().sum()
         assert logits[row].softmax(0) == pytest.approx(by_hand, abs=1e-5)
+
+
+def test_the_shared_prefix_cache_is_exact_with_sliding_window_layers(tmp_path):
+    # Gemma-3's local layers keep only the last `sliding_window` positions; prompts here are 7 times longer.
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    tokenizer = tiny_tokenizer(tmp_path)
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, sliding_window=8, layer_types=["sliding_attention", "full_attention"],
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    Gemma3ForCausalLM(config).save_pretrained(tmp_path)
+    module = _module(tmp_path, "choice")
+    history, candidates = (
+        torch.tensor([[0, 1, 2], [-1, 3, 4], [-1, -1, 5]]),
+        torch.tensor([[3, 4, 5, 6], [7, 0, 1, 2], [6, 7, 0, 3]]),
+    )
+    with torch.no_grad():
+        logits = module.choice_logits(history, candidates)
+    for row in range(3):
+        ids = module.prompts.choice(history[row].tolist(), candidates[row].tolist())
+        assert len(ids) > 6 * config.sliding_window
+        assert logits[row] == pytest.approx(_reference_logits(tmp_path, ids, module.answer_ids[:4]), abs=1e-5)
 
 
 def test_yes_no_scores_are_the_full_models_yes_minus_no_logits(tiny_lm):
