@@ -207,3 +207,16 @@ def test_write_report_writes_every_format_and_the_plots(sweep, tmp_path):
     rows = list(csv.DictReader(written["csv"].open()))
     assert len(rows) == 2 * 3 * (2 + 1) + 1 * 3 * (2 + 1)  # configurations x columns x (seeds + over seeds), pair
     assert written["markdown"].read_text() == to_markdown(comparison)
+
+
+def test_only_the_bucket_columns_every_run_wrote_are_compared(tmp_path):
+    # A reranker's per-user table adds its candidate-set and retriever columns; its retriever's run has neither.
+    values = np.linspace(0.0, 1.0, 20)
+    fake_run(tmp_path / "retriever", ["model=ease"], 0, {"ndcg@10": values, "users_q1/ndcg@10": values})
+    reranked = {"ndcg@10": values[::-1], "users_q1/ndcg@10": values[::-1], "candidates20/ndcg@10": values,
+                "retriever/ndcg@10": values}  # fmt: skip
+    fake_run(tmp_path / "rerank", ["experiment=rerank"], 0, reranked)
+    for order in (["rerank", "retriever"], ["retriever", "rerank"]):
+        runs = find_runs([tmp_path / name for name in order])
+        comparison = compare_runs(runs, Options(baseline="model=ease", permutations=50, resamples=50))
+        assert comparison.metrics == ["ndcg@10", "users_q1/ndcg@10"]

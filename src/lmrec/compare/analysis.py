@@ -88,10 +88,15 @@ def default_metrics(run: Run, split: str) -> list[str]:
     return chosen
 
 
-def bucket_metrics(run: Run, split: str, metrics: Sequence[str]) -> list[str]:
-    """The bucket columns of the chosen metrics the runs wrote (`users_q1/ndcg@10`, `cold/ndcg@10`, ...)."""
-    columns = run.per_user(split).columns
-    return [c for c in columns if "/" in c and c.split("/", 1)[1] in metrics and not c.startswith("sampled")]
+def bucket_metrics(runs: Sequence[Run], split: str, metrics: Sequence[str]) -> list[str]:
+    """The bucket columns of the chosen metrics that every run wrote (`users_q1/ndcg@10`, `cold/ndcg@10`, ...), in
+    the first run's order. A column only some runs have (a reranker's `candidates20/ndcg@10`) cannot be paired,
+    and a reranker's `retriever/...` columns repeat its retriever's values, which that run's own columns hold."""
+    shared = set.intersection(*(set(run.per_user(split).columns) for run in runs))
+    return [
+        c for c in runs[0].per_user(split).columns
+        if c in shared and "/" in c and c.split("/", 1)[1] in metrics and not c.startswith(("sampled", "retriever/"))
+    ]  # fmt: skip
 
 
 def _lower_is_better(run: Run, metric: str) -> bool:
@@ -105,7 +110,8 @@ def compare_runs(runs: Sequence[Run], options: Options) -> Comparison:
     configurations = group_configurations(runs)
     first = next(iter(configurations[0].runs.values()))
     metrics = list(options.metrics) or default_metrics(first, options.split)
-    columns = [*metrics, *bucket_metrics(first, options.split, metrics)]
+    every_run = [run for configuration in configurations for run in configuration.runs.values()]
+    columns = [*metrics, *bucket_metrics(every_run, options.split, metrics)]
     directions = {m: not _lower_is_better(first, m) for m in columns}
     result = Comparison(asdict(options), columns, directions)
     result.configurations = [_summarize(c, columns, options) for c in configurations]
