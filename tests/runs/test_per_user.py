@@ -73,3 +73,15 @@ def test_per_user_false_writes_means_only(tmp_path):
     train(cfg, tmp_path / "out")
     assert not (tmp_path / "out" / "per_user").exists()
     assert json.loads((tmp_path / "out" / "run.json").read_text())["per_user"] is None
+
+
+def test_a_fitted_model_is_validated_once(tmp_path, caplog):
+    # Its one validation pass is of the weights tested: lmrec-train keeps that pass's rows instead of a second pass.
+    cfg = compose_train([*SLICE, "task=ranking", "model=ease"], tmp_path / "out", tmp_path / "cache")
+    with caplog.at_level("INFO", logger="lmrec.cli.train"):
+        train(cfg, tmp_path / "out")
+    messages = [record.getMessage() for record in caplog.records]
+    assert "testing" in messages and not any("validating the tested weights" in m for m in messages)
+    val = pd.read_parquet(tmp_path / "out" / "per_user" / "val.parquet")
+    best = json.loads((tmp_path / "out" / "metrics.json").read_text())["best/val/ndcg@10"]
+    assert np.nanmean(val["ndcg@10"]) == pytest.approx(best, abs=1e-6)

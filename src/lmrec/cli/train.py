@@ -32,7 +32,7 @@ from lmrec.data.card import publish_card
 from lmrec.data.datamodule import RecDataModule
 from lmrec.encoders.text_sources import encoding_report
 from lmrec.errors import MissingInputError, report_input_errors
-from lmrec.model.builders import ModelBuilder, model_builder
+from lmrec.model.builders import model_builder
 from lmrec.runs import records
 from lmrec.runs.checkpoints import (
     AtomicCheckpointIO,
@@ -120,7 +120,7 @@ def setup(cfg: DictConfig, output_dir: Path, state: dict[str, Any] | None = None
     run = TrainingRun(
         cfg, output_dir, trainer, loggers, monitor, datamodule, model, origin, fingerprint, started=started
     )
-    run.counts, run.stats = parameter_counts(builder, model), datamodule.statistics()
+    run.counts, run.stats = records.parameter_counts(builder, model), datamodule.statistics()
     for logger in loggers:
         logger.log_hyperparams({"params": run.counts, "data_stats": run.stats})
     if trainer.is_global_zero:  # the data card (figures + protocol) into the run folder and the W&B run
@@ -145,17 +145,6 @@ def init_from_run(model: pl.LightningModule, source: Path) -> None:
     log.info("initialised %d of %d tensors from %s", copied, len(model.state_dict()), source)
 
 
-def parameter_counts(builder: ModelBuilder, model: pl.LightningModule) -> dict[str, float]:
-    """The model's parameters, plus a frozen encoder's: it lives outside the model (its vectors are cached) but is
-    part of the cost."""
-    counts = model.parameter_counts()
-    encoder = builder.frozen_encoder_parameters()
-    if encoder:
-        total = counts["total"] + encoder
-        counts |= {"encoder_frozen": encoder, "total": total, "trainable_pct": 100 * counts["trainable"] / total}
-    return counts
-
-
 # -- fit and test --------------------------------------------------------------------------------------------------
 def fit(run: TrainingRun) -> None:
     """Train; from `run.resume_from` (optimizer, scheduler, loop, callbacks and generator states) when resuming."""
@@ -167,9 +156,9 @@ def fit(run: TrainingRun) -> None:
 
 def test(run: TrainingRun) -> dict[str, float]:
     """Test metrics of the best checkpoint (by `task.monitor`), or of the current weights without one."""
-    checkpoint = best_checkpoint(run.trainer)
+    checkpoint, tested_step = best_checkpoint(run.trainer), run.trainer.global_step
     if checkpoint is not None:
-        restore_model(run.model, checkpoint)
+        tested_step = restore_model(run.model, checkpoint)
         log.info("testing best checkpoint %s", checkpoint)
     elif run.cfg.get("train", True) and str(run.cfg.task.monitor) not in run.trainer.callback_metrics:
         run.tested = "last weights: training stopped before its first validation"
@@ -182,8 +171,9 @@ def test(run: TrainingRun) -> dict[str, float]:
     if not run.cfg.get("test", True):
         return {}
     if run.datamodule.task.keeps_rows:  # the validation rows of the weights tested, beside the test rows
-        log.info("validating the tested weights for per_user/val.parquet")
-        run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
+        if getattr(run.model, "evaluated_at", {}).get("val") != tested_step:  # else the fit's last pass has them
+            log.info("validating the tested weights for per_user/val.parquet")
+            run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
         record_per_user(run, "val")
     log.info("testing")
     run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)

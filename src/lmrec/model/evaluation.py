@@ -28,6 +28,9 @@ class TaskEvaluation(pl.LightningModule):
         self.metrics = nn.ModuleDict({split: task.evaluation_metrics(split) for split in SPLITS})
         #: Each evaluated row's values of the last pass of each split, when the task keeps them (`per_user`).
         self.per_user: dict[str, dict[str, Any] | None] = {}
+        #: The training step of the weights each split's rows are of (not after Lightning's partial sanity pass),
+        #: so lmrec-train re-validates the tested checkpoint only when the fit's last pass was not of its weights.
+        self.evaluated_at: dict[str, int] = {}
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.evaluate_batch("val", batch, batch_idx)
@@ -63,6 +66,10 @@ class TaskEvaluation(pl.LightningModule):
     def finish_evaluation(self, split: str) -> None:
         self.end_evaluation()
         self.per_user[split] = self.task.per_user_rows(self.metrics[split])
+        if getattr(self._trainer, "sanity_checking", False):
+            self.evaluated_at.pop(split, None)
+        else:
+            self.evaluated_at[split] = int(self.global_step)
         results = self.task.compute_metrics(self.metrics[split], split)
         results.update(self.evaluation_extras(split))
         self.log_dict(results, prog_bar=split == "val", sync_dist=False)

@@ -101,14 +101,17 @@ def load_trained_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> No
         )
 
 
-def restore_model(model: nn.Module, checkpoint: Path, payload: dict[str, Any] | None = None) -> None:
-    """Load a checkpoint (or its already loaded `payload`) into `model`, checking its encoder's base weights."""
+def restore_model(model: nn.Module, checkpoint: Path, payload: dict[str, Any] | None = None) -> int | None:
+    """Load a checkpoint (or its already loaded `payload`) into `model`, checking its encoder's base weights; the
+    training step it was saved at (None if it does not say)."""
     payload = payload if payload is not None else load_checkpoint(checkpoint)
     check_encoder_weights(checkpoint, payload.get("encoder_weights_sha256"), encoder_weights_sha256(model))
     try:
         load_trained_weights(model, payload["state_dict"])
     except CheckpointError as err:
         raise CheckpointError(f"{checkpoint}: {err}") from None
+    step = payload.get("global_step")
+    return int(step) if isinstance(step, int) else None
 
 
 def load_matching_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> int:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from lmrec.atomic import atomic_path, write_json_atomic
 from lmrec.runs.folder import JOB_STATUS_FILE, METRICS_FILE, RUN_FILE
 from lmrec.runtime.loggers import redact_secrets
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+    from lmrec.model.builders import ModelBuilder
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
@@ -52,3 +57,14 @@ def write_eval_metrics(path: Path, metrics: dict[str, Any]) -> None:
 
 def write_job_status(job_dir: Path, record: dict[str, Any]) -> None:
     write_json_atomic(Path(job_dir) / JOB_STATUS_FILE, record)
+
+
+def parameter_counts(builder: ModelBuilder, model: pl.LightningModule) -> dict[str, float]:
+    """The model's parameters, plus a frozen encoder's: it lives outside the model (its vectors are cached) but is
+    part of the cost."""
+    counts = model.parameter_counts()
+    encoder = builder.frozen_encoder_parameters()
+    if encoder:
+        total = counts["total"] + encoder
+        counts |= {"encoder_frozen": encoder, "total": total, "trainable_pct": 100 * counts["trainable"] / total}
+    return counts
