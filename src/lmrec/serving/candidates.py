@@ -2,7 +2,7 @@
 
 The retriever run is loaded with `lmrec.serving.loaded.load_run` (its config through the narrow allow-list, its
 checkpoint with weights_only=True, its data checked against the fingerprint it recorded) and every user is scored
-for validation and test exactly as the run's own evaluation scores them (`Task.user_inputs` + `Task.eval_scores`:
+for validation and test exactly as the run's own evaluation scores them (`Task.user_input_reader` + `Task.eval_scores`:
 a sequence model reads the user's sequence, EASE the folded history). Each split's candidates are the top items
 that split's evaluation does not mask (what the user had before it), so a candidate is never an item the user
 already has.

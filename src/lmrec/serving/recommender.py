@@ -1,7 +1,7 @@
 """Recommendations from a trained run: for a training user, for a user given by items or by a text, an item's
 neighbours, and the evidence behind a score.
 
-A training user is scored exactly as the evaluation scores them (`Task.user_inputs` + `Task.eval_scores`: for a
+A training user is scored exactly as the evaluation scores them (`Task.user_input_reader` + `Task.eval_scores`: for a
 next-item model, their sequence of training and validation items), and their training and validation items are
 masked as seen, so the top-k a user is served is the top-k the test metrics ranked. A new user is read the way the
 model reads a training user (`score_histories`: the history tower's mean, the sequence tower's sequence, EASE's

@@ -132,10 +132,6 @@ class Task(nn.Module):
         and call it per chunk of users: what every user's input derives from (their sequences) is built here."""
         return lambda users: {"users": users}
 
-    def user_inputs(self, splits: InteractionSplits, users: torch.Tensor, split: str) -> dict[str, Any]:
-        """`user_input_reader` for one group of users."""
-        return self.user_input_reader(splits, split)(users)
-
     def compute_metrics(self, metrics: torchmetrics.MetricCollection, split: str) -> dict[str, torch.Tensor]:
         """Every number of a finished pass, named `<split>/<name>` (a metric may return several), and the
         accumulators reset for the next pass. torchmetrics syncs the sums across DDP ranks, so these are exact."""
